@@ -1,0 +1,54 @@
+"""`prosody-harness`: the command-line entry point.
+
+Each subcommand lives in its own module under harness.commands and exposes
+`register(subparsers)`, which adds its parser and sets `func` (args -> exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from harness import __version__
+
+COMMANDS = ("run", "mock", "smoke")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prosody-harness",
+        description=(
+            "Conformance scenarios and mock backends for Prosody modules that talk HTTP "
+            "(mod_http_roster_admin, mod_muc_http_auth, mod_rest, mod_admin_rest)."
+        ),
+        epilog="Run 'prosody-harness COMMAND --help' for the options of each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"harness.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"harness.commands.{name}":
+                raise
+            continue  # command not built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

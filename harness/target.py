@@ -1,0 +1,149 @@
+"""The one interface every target implements: sandbox, local prosody, docker.
+
+Scenarios, the runner and the pytest plugin speak only to these classes, so a scenario
+never knows where it runs. A step a target cannot do raises `Unsupported` (reported as a
+skip with its reason), never a fake success.
+
+Stanzas cross this boundary as `xml.etree.ElementTree.Element`s whose default namespace is
+`jabber:client` (so a message is `{jabber:client}message`); `harness.stanza` parses and
+prints them.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+from xml.etree.ElementTree import Element
+
+from harness.profile import Profile
+
+
+class TargetError(Exception):
+    """A target could not do what was asked (start, connect, ...); the message says why."""
+
+
+class Unsupported(TargetError):
+    """This target cannot do this step at all; the runner reports a skip with the reason."""
+
+
+class ReceiveTimeout(TargetError):
+    """No stanza matching the wanted one arrived within the bound."""
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str]  # header names lower-cased
+    body: bytes
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+
+LEVELS = ("debug", "info", "warn", "error")
+TRACEBACK = re.compile(r"stack traceback:|\.lua:\d+: in ")
+
+
+@dataclass
+class LogLine:
+    level: str  # debug | info | warn | error
+    source: str  # the log's source column, e.g. "localhost:http_roster_admin"
+    message: str
+    raw: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == "error" or bool(TRACEBACK.search(self.message))
+
+
+class Client(abc.ABC):
+    """One XMPP client session, driven synchronously."""
+
+    jid: str  # the full JID once connected (user@host/resource)
+
+    @abc.abstractmethod
+    def send(self, stanza: Element | str) -> None: ...
+
+    @abc.abstractmethod
+    def receive(
+        self, match: Callable[[Element], bool] | None = None, timeout: float = 2.0
+    ) -> Element:
+        """The first stanza (received since the last one returned) that `match` accepts.
+
+        Stanzas that do not match stay queued for later calls. Raises ReceiveTimeout
+        listing what did arrive.
+        """
+
+    @abc.abstractmethod
+    def pending(self) -> list[Element]:
+        """Stanzas received and not yet returned by receive(), oldest first."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None: ...
+
+
+@dataclass
+class Target(abc.ABC):
+    """A Prosody (real or emulated) brought up from a Profile."""
+
+    profile: Profile
+    modules_dir: str | None = None  # replaces the project's lua_modules/ when given
+    name: str = field(default="", init=False)
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Bring the server up; raise TargetError with the reason and the log's tail."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Shut down; never leaves a process behind. Safe to call twice."""
+
+    @abc.abstractmethod
+    def create_user(self, username: str, host: str, password: str) -> None: ...
+
+    @abc.abstractmethod
+    def connect(self, jid: str, password: str, resource: str | None = None) -> Client:
+        """Log a client in (TargetError on connection or auth failure, never a hang)."""
+
+    @abc.abstractmethod
+    def http(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float = 10.0,
+    ) -> HttpResponse:
+        """An HTTP request to Prosody's HTTP server; `path` starts with '/'."""
+
+    @property
+    @abc.abstractmethod
+    def http_url(self) -> str:
+        """Base URL of Prosody's HTTP server, without a trailing slash."""
+
+    @abc.abstractmethod
+    def log(self) -> list[LogLine]:
+        """Every log line so far."""
+
+    def wait(self, seconds: float) -> None:
+        """Let time pass (the sandbox advances its virtual clock instead of sleeping)."""
+        import time
+
+        time.sleep(seconds)
+
+    def error_lines(self) -> list[LogLine]:
+        return [line for line in self.log() if line.is_error]
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
