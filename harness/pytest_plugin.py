@@ -1,2 +1,211 @@
 """pytest plugin (registered through the pytest11 entry point): scenario files as tests,
-fixtures for targets, clients and mock backends."""
+fixtures for targets, clients and mock backends.
+
+Collection: a `.yaml`/`.yml` file is a scenario test when it lies under a directory named
+`scenarios` and its top level has `name:` or `steps:`; a `.scs` file under such a
+directory always is. So `pytest scenarios/` runs every scenario, while YAML elsewhere (CI
+configs, fixtures under tests/) is never mistaken for one. Scenarios with the same profile
+share a server for the session, as with `prosody-harness run`.
+
+Options: `--target sandbox|prosody|docker|all` (default: the sandbox when it loads, else
+prosody; `all` makes one test per target), `--modules DIR`, `--no-reuse`.
+
+Fixtures: `prosody_target` (factory: Profile -> started Target, stopped after the test),
+`xmpp_client` (factory: target, jid, password -> connected Client), `harness_target_name`,
+and the mock backends' `mock_backend`, `roster_backend`, `muc_auth_backend`,
+`rest_callback_backend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.profile import Profile
+from harness.runner.execute import ScenarioRun
+from harness.runner.pool import ServerPool
+from harness.runner.results import ERROR, SKIPPED, ScenarioResult
+from harness.runner.runner import available_targets, resolve_target_names
+from harness.runner.terminal import failure_text
+from harness.scenario import Scenario, ScenarioError, load_scenario, looks_like_scenario
+from harness.target import Client, Target, TargetError
+from harness.targets import TARGETS, create_target
+
+SCENARIO_DIR = "scenarios"
+POOLS = pytest.StashKey[dict[str, ServerPool]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("prosody-harness", "prosody-harness scenarios and targets")
+    group.addoption(
+        "--target",
+        choices=[*TARGETS, "all"],
+        default=None,
+        help="target for scenario files and the prosody_target fixture "
+        "(default: sandbox when available, else prosody)",
+    )
+    group.addoption(
+        "--modules",
+        metavar="DIR",
+        default=None,
+        help="Prosody modules directory to use instead of lua_modules/",
+    )
+    group.addoption(
+        "--no-reuse", action="store_true", help="a fresh server for every scenario file"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[POOLS] = {}
+    config.pluginmanager.import_plugin("mock_backends.pytest_fixtures")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for pool in config.stash.get(POOLS, {}).values():
+        pool.close()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.suffix in (".yaml", ".yml", ".scs") and SCENARIO_DIR in file_path.parts[:-1]:
+        if looks_like_scenario(file_path):
+            return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _target_names(config: pytest.Config) -> list[str]:
+    names = resolve_target_names(config.getoption("target"))
+    if config.getoption("target") == "all":
+        names, _ = available_targets(names)
+    return names
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        try:
+            scenario = load_scenario(self.path)
+        except ScenarioError as exc:
+            yield InvalidScenarioItem.from_parent(self, name=self.path.name, error=exc)
+            return
+        names = _target_names(self.config)
+        for target in names:
+            name = scenario.name if len(names) == 1 else f"{scenario.name}[{target}]"
+            yield ScenarioItem.from_parent(self, name=name, scenario=scenario, target=target)
+
+
+class ScenarioFailure(Exception):
+    def __init__(self, result: ScenarioResult):
+        super().__init__(result.message)
+        self.result = result
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, target: str, **kwargs):
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.target = target
+        self.extra_keyword_matches.update(scenario.tags)
+
+    def runtest(self) -> None:
+        if not self.scenario.runs_on(self.target):
+            pytest.skip(f"runs only on {', '.join(self.scenario.targets)}")
+        pool = self._pool()
+        try:
+            lease = pool.acquire(self.scenario)
+        except TargetError as exc:
+            pytest.fail(f"the {self.target} target did not start: {exc}", pytrace=False)
+        result = ScenarioRun(self.scenario, lease.server).run()
+        pool.release(lease, healthy=result.status != ERROR)
+        if result.status == SKIPPED:
+            pytest.skip(result.message)
+        if not result.ok:
+            raise ScenarioFailure(result)
+
+    def _pool(self) -> ServerPool:
+        pools = self.config.stash[POOLS]
+        if self.target not in pools:
+            pools[self.target] = ServerPool(
+                self.target,
+                self.config.getoption("modules"),
+                reuse=not self.config.getoption("no_reuse"),
+            )
+        return pools[self.target]
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioFailure):
+            return failure_text(excinfo.value.result)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, self.scenario.line - 1, f"scenario: {self.scenario.name}"
+
+
+class InvalidScenarioItem(pytest.Item):
+    """Stands for a scenario file that does not load; fails with file:line and why."""
+
+    def __init__(self, *, error: ScenarioError, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None):
+        return f"invalid scenario: {self.error}"
+
+    def reportinfo(self):
+        return self.path, (self.error.line or 1) - 1, f"invalid scenario: {self.path.name}"
+
+
+@pytest.fixture(scope="session")
+def harness_target_name(pytestconfig: pytest.Config) -> str:
+    """The target chosen with --target (the first available one for `all`)."""
+    names = _target_names(pytestconfig)
+    if not names:
+        pytest.skip("no target is available here")
+    return names[0]
+
+
+@pytest.fixture
+def prosody_target(
+    pytestconfig: pytest.Config, harness_target_name: str
+) -> Iterator[Callable[..., Target]]:
+    """Factory: `prosody_target(profile=None, modules_dir=None)` -> a started Target of the
+    --target kind; every target it made is stopped after the test."""
+    started: list[Target] = []
+
+    def start(profile: Profile | None = None, modules_dir: str | None = None) -> Target:
+        target = create_target(
+            harness_target_name,
+            profile or Profile(),
+            modules_dir or pytestconfig.getoption("modules"),
+        )
+        started.append(target)
+        target.start()
+        return target
+
+    yield start
+    for target in reversed(started):
+        target.stop()
+
+
+@pytest.fixture
+def xmpp_client() -> Iterator[Callable[..., Client]]:
+    """Factory: `xmpp_client(target, "john@localhost", "pw", resource=None)` creates the
+    account and logs it in; every client is disconnected after the test."""
+    clients: list[Client] = []
+
+    def connect(target: Target, jid: str, password: str, resource: str | None = None) -> Client:
+        user, host = jid.split("@", 1)
+        target.create_user(user, host, password)
+        client = target.connect(jid, password, resource)
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        try:
+            client.disconnect()
+        except Exception:  # noqa: BLE001 - the server may already be gone
+            pass

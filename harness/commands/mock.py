@@ -1,0 +1,94 @@
+"""`prosody-harness mock KIND`: run one mock backend standalone and print its journal live."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from mock_backends import start_backend
+from mock_backends.datafile import load_data_file
+
+KINDS = {"roster": "roster", "muc-auth": "muc_auth", "rest-callback": "rest_callback"}
+
+#: Request bodies longer than this are shortened in the live listing (not in the journal).
+BODY_PREVIEW_CHARS = 300
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "mock",
+        help="run a mock backend (roster web app, MUC auth endpoint, REST callback target)",
+        description=(
+            "Serve one mock backend until interrupted, printing every request it receives. "
+            "Its state can be changed at run time through the control API under /_mock/ "
+            "(see mock_backends/openapi.yaml)."
+        ),
+    )
+    parser.add_argument("kind", choices=sorted(KINDS), help="which service to play")
+    parser.add_argument("--port", type=int, default=0,
+                        help="TCP port (default 0: a free port, printed at start)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--data", metavar="FILE",
+                        help="initial state, JSON or YAML (the keys of a scenario backend)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true",
+                        help="print each journal entry as one JSON line")
+    output.add_argument("--quiet", action="store_true", help="print only the listening line")
+    parser.set_defaults(func=run_mock)
+
+
+def format_entry(entry: dict[str, Any]) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(entry["time"]))
+    millis = int(entry["time"] % 1 * 1000)
+    target = entry["raw_path"]
+    if entry["query"]:
+        target += "?" + "&".join(f"{key}={value}" for key, value in entry["query"].items())
+    status = "dropped" if entry.get("status") is None else str(entry["status"])
+    line = f"{stamp}.{millis:03d} {entry['method']} {target} -> {status}"
+    if "fault" in entry:
+        line += f"  [fault {json.dumps(entry['fault'])}]"
+    body = entry["body"]
+    if body:
+        preview = body if len(body) <= BODY_PREVIEW_CHARS else body[:BODY_PREVIEW_CHARS] + "..."
+        line += "\n    " + preview.replace("\n", "\n    ")
+    return line
+
+
+def run_mock(args: argparse.Namespace) -> int:
+    kind = KINDS[args.kind]
+    try:
+        config = load_data_file(args.data) if args.data else {}
+        backend = start_backend(kind, config, host=args.host, port=args.port)
+    except ValueError as exc:
+        print(f"prosody-harness mock: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"prosody-harness mock: cannot listen on {args.host}:{args.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+    print_lock = threading.Lock()
+
+    def show(entry: dict[str, Any]) -> None:
+        text = json.dumps(entry, sort_keys=True) if args.json else format_entry(entry)
+        with print_lock:
+            print(text, flush=True)
+
+    if not args.quiet:
+        backend.on_request(show)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"{args.kind} mock listening on {backend.url} "
+          f"(control API {backend.url}/_mock/)", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        backend.stop()
+    return 0

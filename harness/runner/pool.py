@@ -1,0 +1,92 @@
+"""Servers shared by scenarios whose profiles are equal.
+
+Starting Prosody and creating accounts is most of a short scenario's cost, so the pool
+keeps a started server per reuse key (the profile as written plus the backend names) and
+lends it to the next scenario with the same key. Isolation on a shared server comes from
+two things: every scenario gets its own account names (harness.runner.isolation) and its
+own fresh mock backends on the server's fixed backend ports (harness.runner.backends).
+A scenario with `shared_server: false`, or a pool built with reuse=False, gets a server of
+its own that is stopped after it, with names as written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+
+from harness.runner.backends import reserve_port
+from harness.runner.execute import ServerContext
+from harness.scenario import Scenario, build_profile
+from harness.scenario.placeholders import resolve
+from harness.target import Target
+from harness.targets import create_target
+
+
+@dataclass(eq=False)  # a lease is an identity
+class Lease:
+    server: ServerContext
+    key: str | None  # reuse key; None for a private server
+    scenarios_run: int = 0
+
+
+class ServerPool:
+    def __init__(self, target_name: str, modules_dir: str | None = None, reuse: bool = True):
+        self.target_name = target_name
+        self.modules_dir = modules_dir
+        self.reuse = reuse
+        self._idle: dict[str, list[Lease]] = {}
+        self._all: list[Lease] = []
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self.servers_started = 0
+
+    def acquire(self, scenario: Scenario) -> Lease:
+        """A started server for `scenario` (TargetError if it cannot start)."""
+        shared = self.reuse and scenario.shared_server
+        key = scenario.reuse_key() if shared else None
+        with self._lock:
+            lease = self._idle.get(key, []).pop() if key in self._idle and self._idle[key] else None
+            suffix = f"_s{next(self._counter)}" if shared else ""
+        if lease is None:
+            lease = Lease(self._start(scenario), key)
+            with self._lock:
+                self._all.append(lease)
+        lease.server.suffix = suffix
+        return lease
+
+    def release(self, lease: Lease, healthy: bool = True) -> None:
+        """Give a server back: kept for the next scenario with its key, else stopped."""
+        lease.scenarios_run += 1
+        if lease.key is not None and healthy:
+            with self._lock:
+                self._idle.setdefault(lease.key, []).append(lease)
+            return
+        self._stop(lease)
+
+    def close(self) -> None:
+        with self._lock:
+            leases, self._all, self._idle = list(self._all), [], {}
+        for lease in leases:
+            lease.server.target.stop()
+
+    def _start(self, scenario: Scenario) -> ServerContext:
+        ports = {name: reserve_port() for name in scenario.backends}
+        variables = {f"{name}.url": f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        variables.update({f"{name}.port": str(port) for name, port in ports.items()})
+        profile = build_profile(resolve(scenario.prosody, variables))
+        target: Target = create_target(self.target_name, profile, self.modules_dir)
+        try:
+            target.start()
+        except BaseException:
+            target.stop()
+            raise
+        with self._lock:
+            self.servers_started += 1
+        return ServerContext(target, ports, boot_lines=len(target.log()))
+
+    def _stop(self, lease: Lease) -> None:
+        with self._lock:
+            if lease in self._all:
+                self._all.remove(lease)
+        lease.server.target.stop()

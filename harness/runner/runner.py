@@ -1,0 +1,216 @@
+"""Running many scenarios on one or more targets: selection, parallelism, server reuse."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from harness.runner.execute import ScenarioRun
+from harness.runner.pool import ServerPool
+from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, ScenarioResult
+from harness.runner.select import compile_keywords
+from harness.scenario import Scenario, ScenarioError, discover, load_scenario
+from harness.target import TargetError
+from harness.targets import TARGETS, target_class
+
+
+def default_workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+@dataclass
+class RunOptions:
+    targets: list[str]
+    modules_dir: str | None = None
+    workers: int = field(default_factory=default_workers)
+    reuse: bool = True
+    keyword: str | None = None
+    stop_on_failure: bool = False  # -x
+
+
+@dataclass
+class Disagreement:
+    scenario_id: str
+    verdicts: dict[str, str]  # target -> status
+
+
+@dataclass
+class RunReport:
+    results: list[ScenarioResult] = field(default_factory=list)
+    disagreements: list[Disagreement] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # target -> why
+    not_run: int = 0  # left out after -x stopped the run
+    servers_started: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(r.ok for r in self.results)
+            and not self.disagreements
+            and not self.not_run
+            and bool(self.results)
+        )
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+@dataclass
+class Loaded:
+    scenarios: list[Scenario]
+    invalid: list[ScenarioError]
+
+
+def load_all(paths: list[str], keyword: str | None = None) -> Loaded:
+    """Every scenario under `paths` (files or folders), filtered by -k; invalid files kept
+    as errors (unless -k rules out their path)."""
+    chosen = compile_keywords(keyword) if keyword else (lambda texts: True)
+    loaded = Loaded([], [])
+    for file in discover(paths):
+        try:
+            scenario = load_scenario(file)
+        except ScenarioError as exc:
+            if chosen([file]):
+                loaded.invalid.append(exc)
+            continue
+        if chosen([scenario.name, scenario.file, *scenario.tags]):
+            loaded.scenarios.append(scenario)
+    return loaded
+
+
+def available_targets(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The targets among `names` whose implementation loads, and why the others do not."""
+    usable, missing = [], {}
+    for name in names:
+        try:
+            target_class(name)
+        except (ImportError, TargetError, AttributeError) as exc:
+            missing[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            usable.append(name)
+    return usable, missing
+
+
+def resolve_target_names(choice: str | None) -> list[str]:
+    """`all` -> every target; None -> the sandbox when it loads, else real Prosody."""
+    from harness.targets import DEFAULT_TARGET
+
+    if choice == "all":
+        return list(TARGETS)
+    if choice:
+        return [choice]
+    usable, _ = available_targets([DEFAULT_TARGET])
+    return usable or ["prosody"]
+
+
+class Runner:
+    def __init__(
+        self, options: RunOptions, on_result: Callable[[ScenarioResult], None] | None = None
+    ):
+        self.options = options
+        self.on_result = on_result or (lambda result: None)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self, loaded: Loaded) -> RunReport:
+        import time
+
+        started = time.monotonic()
+        report = RunReport()
+        for error in loaded.invalid:
+            result = ScenarioResult(
+                error.file,
+                error.file,
+                error.line or 1,
+                "-",
+                ERROR,
+                step_line=error.line,
+                message=f"invalid scenario: {error}",
+            )
+            self._record(report, result)
+        targets, report.unavailable = available_targets(self.options.targets)
+        for target in targets:
+            if self._stop.is_set():
+                report.not_run += len(loaded.scenarios)
+                continue
+            self._run_target(target, loaded.scenarios, report)
+        if len(targets) > 1:
+            report.disagreements = disagreements(report.results)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _run_target(self, target: str, scenarios: list[Scenario], report: RunReport) -> None:
+        pool = ServerPool(target, self.options.modules_dir, self.options.reuse)
+        # Scenarios with the same key one after another, so they find their server idle.
+        ordered = sorted(scenarios, key=lambda s: (s.reuse_key(), s.file))
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as executor:
+                outcomes = list(executor.map(lambda s: self._run_one(pool, target, s), ordered))
+        finally:
+            pool.close()
+        report.servers_started[target] = pool.servers_started
+        report.results += sorted((o for o in outcomes if o is not None), key=lambda r: r.file)
+        report.not_run += sum(1 for outcome in outcomes if outcome is None)
+
+    def _run_one(self, pool: ServerPool, target: str, scenario: Scenario) -> ScenarioResult | None:
+        if self._stop.is_set():
+            return None
+        if not scenario.runs_on(target):
+            result = ScenarioResult(
+                scenario.name,
+                scenario.file,
+                scenario.line,
+                target,
+                SKIPPED,
+                tags=scenario.tags,
+                message=f"runs only on {', '.join(scenario.targets)}",
+            )
+            self._deliver(result)
+            return result
+        try:
+            lease = pool.acquire(scenario)
+        except Exception as exc:  # noqa: BLE001 - any start failure is this scenario's error
+            reason = str(exc) if isinstance(exc, TargetError) else f"{type(exc).__name__}: {exc}"
+            result = ScenarioResult(
+                scenario.name,
+                scenario.file,
+                scenario.line,
+                target,
+                ERROR,
+                tags=scenario.tags,
+                message=f"the {target} target did not start: {reason}",
+            )
+            self._deliver(result)
+            return result
+        result = ScenarioRun(scenario, lease.server).run()
+        result.target = target  # the name it was asked by, whatever the class calls itself
+        pool.release(lease, healthy=result.status != ERROR)
+        self._deliver(result)
+        return result
+
+    def _deliver(self, result: ScenarioResult) -> None:
+        if result.status in (FAILED, ERROR) and self.options.stop_on_failure:
+            self._stop.set()
+        with self._lock:
+            self.on_result(result)
+
+    def _record(self, report: RunReport, result: ScenarioResult) -> None:
+        report.results.append(result)
+        self._deliver(result)
+
+
+def disagreements(results: list[ScenarioResult]) -> list[Disagreement]:
+    """Scenarios that passed on one target and failed on another."""
+    verdicts: dict[str, dict[str, str]] = {}
+    for result in results:
+        if result.status in (PASSED, FAILED, ERROR):
+            verdicts.setdefault(result.id, {})[result.target] = result.status
+    return [
+        Disagreement(sid, v)
+        for sid, v in verdicts.items()
+        if PASSED in v.values() and len(set(v.values())) > 1
+    ]

@@ -1,0 +1,162 @@
+-- Brings up Prosody's own core inside the sandbox. Everything that touches the
+-- operating system is replaced: net.server (virtual clock, sockets owned by Python),
+-- net.connect (no DNS), util.time (virtual), certificates (none) and logging (captured).
+-- Everything else - stanza routing, sessions, the module API, rosters, users,
+-- storage, HTTP parsing and routing, net.http - is Prosody's installed code.
+local bridge, settings = ...;
+
+local clock = { now = settings.start_time };
+local sandbox = {
+	bridge = bridge, clock = clock,
+	c2s_login = {}, c2s_sessions = {},
+};
+package.loaded["harness.sandbox"] = sandbox;
+package.loaded["util.time"] = {
+	now = function () return clock.now; end;
+	monotonic = function () return clock.now; end;
+};
+-- PBKDF2 is a pure function and the costliest thing a login does: creating an account
+-- and then logging in with it derive the same key, so remember it for this sandbox.
+do
+	local hashes = require "util.hashes";
+	for _, name in ipairs({ "pbkdf2_hmac_sha1", "pbkdf2_hmac_sha256" }) do
+		local derive, memo = hashes[name], {};
+		hashes[name] = function (password, salt, iterations)
+			local key = password.."\0"..salt.."\0"..iterations;
+			local derived = memo[key];
+			if not derived then
+				derived = derive(password, salt, iterations);
+				memo[key] = derived;
+			end
+			return derived;
+		end
+	end
+end
+package.loaded["core.certmanager"] = {
+	create_context = function () return nil, "TLS is not available in the sandbox"; end;
+	reload_ssl_config = function () end;
+	find_host_cert = function () end;
+	index_certs = function () return {}; end;
+};
+
+-- Globals Prosody's startup provides (util.startup's init_global_state and friends).
+_G.CFG_SOURCEDIR = settings.source_dir;
+_G.CFG_CONFIGDIR = settings.data_dir;
+_G.CFG_DATADIR = settings.data_dir;
+_G.CFG_PLUGINDIR = table.concat(settings.plugin_dirs, ";");
+
+local logger = require "util.logger";
+local format = require "util.format".format;
+local events = require "util.events";
+logger.add_simple_sink(function (source, level, message, ...)
+	local ok, text = pcall(format, message, ...);
+	bridge.log(source, level, ok and text or tostring(message));
+end);
+
+local prosody = {
+	events = events.new(),
+	process_type = "prosody",
+	platform = "posix",
+	installed = true,
+	version = settings.version,
+	bare_sessions = {},
+	full_sessions = {},
+	hosts = {},
+	lock_globals = function () end,
+	unlock_globals = function () end,
+};
+_G.prosody = prosody;
+_G.bare_sessions, _G.full_sessions, _G.hosts = prosody.bare_sessions, prosody.full_sessions, prosody.hosts;
+prosody.paths = { source = settings.source_dir, config = settings.data_dir,
+	plugins = _G.CFG_PLUGINDIR, data = settings.data_dir };
+_G.log = logger.init("general");
+prosody.log = _G.log;
+prosody.config_loaded = true;
+
+-- modulemanager scans every line of a module's source for "--% key: value" metadata
+-- each time it loads it; a module's metadata depends only on its text, so the scan's
+-- result is remembered across sandboxes (by Python), keyed by path and text.
+do
+	local pluginloader = require "util.pluginloader";
+	local init = pluginloader.init;
+	function pluginloader.init(options)
+		local filter = options and options.load_filter_cb;
+		if filter then
+			options.load_filter_cb = function (path, content)
+				local metadata = bridge.metadata_get(path, content);
+				if metadata then return path, content, metadata; end
+				local filtered_path, filtered_content, found = filter(path, content);
+				if filtered_path == path and filtered_content == content and found then
+					bridge.metadata_put(path, content, found);
+				end
+				return filtered_path, filtered_content, found;
+			end
+		end
+		return init(options);
+	end
+end
+
+local config = require "core.configmanager";
+local function apply_config()
+	for key, value in pairs(settings.config.global) do
+		config.set("*", key, value);
+	end
+	for host, options in pairs(settings.config.hosts) do
+		config.set(host, "defined", true);
+		for key, value in pairs(options) do config.set(host, key, value); end
+	end
+	for host, component in pairs(settings.config.components) do
+		config.set(host, "component_module", component.module or "component");
+		config.set(host, "load_global_modules", false);
+		for key, value in pairs(component.options) do config.set(host, key, value); end
+	end
+end
+apply_config();
+
+local server = require "harness.sandbox.net_server"(bridge, clock);
+package.loaded["net.server"] = server;
+package.loaded["net.connect"] = require "harness.sandbox.net_connect"(server);
+
+-- The core libraries, in the order Prosody's startup loads them.
+require "util.xmppstream";
+require "core.stanza_router";
+require "core.statsmanager";
+require "core.hostmanager";
+require "core.portmanager";
+local modulemanager = require "core.modulemanager";
+require "core.usermanager";
+require "core.rostermanager";
+require "core.sessionmanager";
+local timer = require "util.timer";
+require "core.storagemanager";
+
+local function next_tick(f) return timer.add_task(0, f); end
+require "util.promise".set_nexttick(next_tick);
+local async = require "util.async";
+async.set_nexttick(next_tick);
+async.set_schedule_function(timer.add_task);
+
+function prosody.shutdown(reason, code)
+	prosody.shutdown_reason, prosody.shutdown_code = reason, code;
+	bridge.shutdown_requested(reason or "");
+end
+
+sandbox.server = server;
+sandbox.modulemanager = modulemanager;
+
+function sandbox.start()
+	prosody.events.fire_event("server-starting");
+	prosody.start_time = os.time();
+	prosody.events.fire_event("server-started");
+end
+
+function sandbox.stop()
+	prosody.events.fire_event("server-stopping", { reason = "sandbox stopped" });
+	for host in pairs(prosody.hosts) do
+		require "core.hostmanager".deactivate(host, { condition = "system-shutdown" });
+	end
+	prosody.events.fire_event("server-cleanup");
+	server.closeall();
+end
+
+return sandbox;

@@ -1,0 +1,134 @@
+"""A fresh lupa Lua 5.4 state set up the way `prosodyctl about` describes Prosody's own.
+
+Compiled chunks (Prosody's libraries, modules, the sandbox's Lua) are cached as bytecode
+across runtimes, keyed by file path and text, so starting another sandbox skips the
+parser. Only code is shared this way, never state.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from importlib import resources
+
+from harness.sandbox.prosody_source import LUA_CPATHS, LUA_PATHS
+
+# Prosody's C libraries (util.encodings, lxp, ...) link against symbols of the Lua core
+# that lupa loaded; they resolve only if lupa's library is loaded RTLD_GLOBAL.
+if "lupa" not in sys.modules:
+    _flags = sys.getdlopenflags()
+    sys.setdlopenflags(os.RTLD_NOW | os.RTLD_GLOBAL)
+    import lupa.lua54 as lupa  # noqa: E402
+
+    sys.setdlopenflags(_flags)
+else:
+    import lupa.lua54 as lupa  # noqa: E402
+
+LUA_DIR = str(resources.files("harness.sandbox") / "lua")
+
+_BYTECODE: dict[tuple[bytes, bytes], bytes] = {}
+_BYTECODE_LOCK = threading.Lock()
+
+# Runs first in every runtime: paths, the bytecode cache and the sandbox's own modules.
+PRELUDE = r"""
+local source_dir, sandbox_dir, lua_path, lua_cpath, cache_get, cache_put, file_get, file_put = ...
+package.path = source_dir.."/?.lua;"..lua_path
+package.cpath = source_dir.."/?.so;"..lua_cpath
+
+-- load() for text, through the shared bytecode cache (keeps debug info for tracebacks).
+-- (An explicit nil env would set _ENV to nil, hence the two forms of load.)
+local function load_in(code, chunkname, mode, env)
+	if env == nil then return load(code, chunkname, mode) end
+	return load(code, chunkname, mode, env)
+end
+local function cached_load(text, chunkname, env)
+	local code = cache_get(chunkname, text)
+	if code then return load_in(code, chunkname, "b", env) end
+	local f, err = load_in(text, chunkname, "t", env)
+	if f then cache_put(chunkname, text, string.dump(f)) end
+	return f, err
+end
+
+local function read(path)
+	local file = io.open(path, "rb")
+	if not file then return nil end
+	local text = file:read("a")
+	file:close()
+	return text
+end
+
+-- Lua files: Prosody's from package.path, the sandbox's as harness.sandbox.NAME.
+table.insert(package.searchers, 2, function (name)
+	local path
+	local own = name:match("^harness%.sandbox%.(.+)$")
+	if own then
+		path = sandbox_dir.."/"..own:gsub("%.", "/")..".lua"
+	else
+		path = package.searchpath(name, package.path)
+	end
+	if not path then return nil end
+	local code = file_get(path)
+	if code then return assert(load(code, "@"..path, "b")), path end
+	local text = read(path)
+	if not text then return nil end
+	local f, err = load(text, "@"..path, "t")
+	if not f then error(err, 0) end
+	file_put(path, string.dump(f))
+	return f, path
+end)
+
+return cached_load
+"""
+
+
+def _cache_get(chunkname: bytes, text: bytes) -> bytes | None:
+    return _BYTECODE.get((chunkname, text))
+
+
+def _cache_put(chunkname: bytes, text: bytes, code: bytes) -> None:
+    with _BYTECODE_LOCK:
+        _BYTECODE[(chunkname, text)] = code
+
+
+_FILE_BYTECODE: dict[bytes, tuple[tuple[int, int], bytes]] = {}
+
+
+def _stamp(path: bytes) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def _file_get(path: bytes) -> bytes | None:
+    """Bytecode for a library file, if compiled from the file as it is now."""
+    cached = _FILE_BYTECODE.get(path)
+    if cached and cached[0] == _stamp(path):
+        return cached[1]
+    return None
+
+
+def _file_put(path: bytes, code: bytes) -> None:
+    stamp = _stamp(path)
+    if stamp:
+        with _BYTECODE_LOCK:
+            _FILE_BYTECODE[path] = (stamp, code)
+
+
+def new_runtime(source_dir: str):
+    """(runtime, cached_load): a Lua state whose require finds Prosody's libraries."""
+    runtime = lupa.LuaRuntime(encoding=None, unpack_returned_tuples=True)
+    prelude = runtime.eval(f"function(...) {PRELUDE} end")
+    cached_load = prelude(
+        source_dir.encode(),
+        LUA_DIR.encode(),
+        ";".join(LUA_PATHS).encode(),
+        ";".join(LUA_CPATHS).encode(),
+        _cache_get,
+        _cache_put,
+        _file_get,
+        _file_put,
+    )
+    return runtime, cached_load

@@ -1,0 +1,218 @@
+"""Real sockets for the sandbox's emulated net.server.
+
+Lua never touches a socket: it asks this hub to listen, connect, write and close, and
+the hub's selector thread reports accepts, data, connects and disconnects by posting
+callbacks to the sandbox loop, so Lua always sees them on the loop thread, never
+inside the call that caused them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import selectors
+import socket
+import ssl
+import threading
+from collections import deque
+from collections.abc import Callable
+
+CONNECT_TIMEOUT = 10.0
+Post = Callable[..., None]
+
+
+class SocketHub:
+    def __init__(self, post: Post, events) -> None:
+        self._post = post  # post(lua_function_name, *args) onto the sandbox loop
+        self._events = events  # which Lua callbacks to post: accept/connected/incoming/disconnect
+        self._ids = itertools.count(1)
+        self._sockets: dict[int, socket.socket] = {}
+        self._listeners: dict[int, socket.socket] = {}
+        self._reserved: dict[int, socket.socket] = {}  # port -> bound, not yet listening
+        self._outgoing: set[int] = set()  # client connections being made or open
+        self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._pending_registrations: deque = deque()
+        self._pending_unregistrations: deque = deque()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="sandbox-sockets", daemon=True)
+        self._thread.start()
+
+    def reserve_port(self, interface: str = "127.0.0.1") -> int:
+        """Bind a free port now, so the port named in the config is ours when listen() comes."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((interface, 0))
+        port = sock.getsockname()[1]
+        self._reserved[port] = sock
+        return port
+
+    def listen(self, interface: str, port: int) -> int:
+        sock = self._reserved.pop(port, None)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((interface, port))
+        sock.listen(64)
+        sock.setblocking(False)
+        server_id = next(self._ids)
+        with self._lock:
+            self._listeners[server_id] = sock
+        self._register(sock, ("accept", server_id))
+        return server_id
+
+    def connect(self, host: str, port: int, tls: bool, servername: str | None) -> int:
+        conn_id = next(self._ids)
+        self._outgoing.add(conn_id)
+        threading.Thread(
+            target=self._connect,
+            args=(conn_id, host, port, tls, servername),
+            name=f"sandbox-connect-{conn_id}",
+            daemon=True,
+        ).start()
+        return conn_id
+
+    def _connect(self, conn_id: int, host: str, port: int, tls: bool, servername: str | None):
+        try:
+            sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+            if tls:
+                context = ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=servername or host)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            self._outgoing.discard(conn_id)
+            self._post(self._events["disconnect"], conn_id, str(exc) or "connection failed")
+            return
+        sock.setblocking(False)
+        with self._lock:
+            if self._closed:
+                sock.close()
+                return
+            self._sockets[conn_id] = sock
+        self._post(self._events["connected"], conn_id)
+        self._register(sock, ("read", conn_id))
+
+    def write(self, conn_id: int, data: bytes) -> None:
+        sock = self._sockets.get(conn_id)
+        if sock is None:
+            return
+        try:
+            sock.setblocking(True)
+            sock.sendall(data)
+        except OSError as exc:
+            self._drop(conn_id, str(exc))
+        finally:
+            if conn_id in self._sockets:
+                sock.setblocking(False)
+
+    def close(self, conn_id: int) -> None:
+        """Close at Lua's request (Lua already knows: no disconnect event)."""
+        self._outgoing.discard(conn_id)
+        with self._lock:
+            sock = self._sockets.pop(conn_id, None)
+            listener = self._listeners.pop(conn_id, None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the peer sees the end now
+            except OSError:
+                pass
+            self._retire(sock)
+        if listener is not None:
+            self._retire(listener)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            everything = [
+                *self._sockets.values(),
+                *self._listeners.values(),
+                *self._reserved.values(),
+            ]
+            self._sockets.clear()
+            self._listeners.clear()
+            self._reserved.clear()
+        for sock in everything:
+            sock.close()
+        self._wake_w.send(b"x")
+        self._thread.join(timeout=2.0)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- selector thread --------------------------------------------------------------
+
+    def _register(self, sock: socket.socket, data) -> None:
+        self._pending_registrations.append((sock, data))
+        self._wake_w.send(b"r")
+
+    def _retire(self, sock: socket.socket) -> None:
+        """Unregister and close on the selector thread, so a descriptor number is never
+        reused while the selector still watches it."""
+        self._pending_unregistrations.append(sock)
+        self._wake_w.send(b"u")
+
+    def busy(self) -> bool:
+        """Whether an outgoing connection (net.http) is still being made or open."""
+        return bool(self._outgoing)
+
+    def _drop(self, conn_id: int, reason: str) -> None:
+        self._outgoing.discard(conn_id)
+        with self._lock:
+            sock = self._sockets.pop(conn_id, None)
+        if sock is None:
+            return
+        self._retire(sock)
+        self._post(self._events["disconnect"], conn_id, reason)
+
+    def _apply_registrations(self) -> None:
+        while self._pending_unregistrations:
+            sock = self._pending_unregistrations.popleft()
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError, OSError):
+                pass
+            sock.close()
+        while self._pending_registrations:
+            sock, data = self._pending_registrations.popleft()
+            if sock.fileno() >= 0:
+                self._selector.register(sock, selectors.EVENT_READ, data)
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._apply_registrations()
+            for key, _mask in self._selector.select(timeout=1.0):
+                if key.data is None:
+                    self._wake_r.recv(4096)
+                    continue
+                kind, ident = key.data
+                if kind == "accept":
+                    self._accept(key.fileobj, ident)
+                else:
+                    self._read(key.fileobj, ident)
+
+    def _accept(self, listener: socket.socket, server_id: int) -> None:
+        try:
+            sock, (ip, port, *_rest) = listener.accept()
+        except OSError:
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setblocking(False)
+        conn_id = next(self._ids)
+        with self._lock:
+            self._sockets[conn_id] = sock
+        self._post(self._events["accept"], server_id, conn_id, ip.encode(), port)
+        self._selector.register(sock, selectors.EVENT_READ, ("read", conn_id))
+
+    def _read(self, sock: socket.socket, conn_id: int) -> None:
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return
+        except OSError as exc:
+            self._drop(conn_id, str(exc))
+            return
+        if data:
+            self._post(self._events["incoming"], conn_id, data)
+        else:
+            self._drop(conn_id, "closed")

@@ -1,0 +1,341 @@
+-- mod_muc_http_auth: ask an external HTTP service whether a user may join a MUC room.
+--
+-- Loaded on a MUC component. Before a join (and before the room a join would create is
+-- created) the module GETs muc_http_auth_url?userJID=..&mucJID=..&nickname=.. and lets the
+-- join through only when the service answers 2xx with a JSON body whose "allowed" is the
+-- JSON value true. The join stanza is held while the service thinks and handed back to
+-- mod_muc afterwards, so the user's other traffic keeps flowing (see README.markdown).
+
+local http = require "net.http";
+local json = require "util.json";
+local st = require "util.stanza";
+local cache = require "util.cache";
+local time_now = require "util.time".now;
+local urlencode = require "util.http".urlencode;
+local jid_bare = require "util.jid".bare;
+local jid_host = require "util.jid".host;
+local jid_node = require "util.jid".node;
+local jid_resource = require "util.jid".resource;
+
+local mod_muc = module:depends("muc");
+
+local DEFAULT_TIMEOUT = 5;
+local DEFAULT_CACHE_SIZE = 1000;
+
+-- Configuration ---------------------------------------------------------------------------
+
+local config_errors = {};
+
+local function config_error(fmt, ...)
+	table.insert(config_errors, fmt:format(...));
+end
+
+-- A room list is either a list of room names, or a map from a user's host (or "all") to a
+-- list of room names. Both are turned into the map form: host -> set of room names.
+local function is_string_list(value)
+	if type(value) ~= "table" then return false; end
+	local count = 0;
+	for key, item in pairs(value) do
+		if type(key) ~= "number" or type(item) ~= "string" then return false; end
+		count = count + 1;
+	end
+	return count == #value;
+end
+
+local function to_set(option_name, list)
+	local names = {};
+	for _, name in ipairs(list) do
+		if name:find("@", 1, true) then
+			module:log("warn", "%s lists %q: use the room's node part only (the text before '@')",
+				option_name, name);
+		end
+		names[name] = true;
+	end
+	return names;
+end
+
+local function read_room_list(option_name)
+	local value = module:get_option(option_name);
+	if value == nil then return nil; end
+	if type(value) == "string" then
+		value = { value }; -- one room, as Prosody's list options accept
+	end
+	if is_string_list(value) then
+		return { all = to_set(option_name, value) };
+	end
+	if type(value) ~= "table" then
+		config_error("%s must be a list of room names or a map of host -> list of room names", option_name);
+		return nil;
+	end
+	local by_host = {};
+	for host, rooms in pairs(value) do
+		if type(host) ~= "string" or not is_string_list(rooms) then
+			config_error("%s: every key must be a host name or \"all\" and every value a list of room names",
+				option_name);
+			return nil;
+		end
+		by_host[host] = to_set(option_name, rooms);
+	end
+	return by_host;
+end
+
+local function read_number(option_name, default, allow_zero, unit)
+	local value = module:get_option(option_name, default);
+	local number = tonumber(value);
+	if not number or number < 0 or (number == 0 and not allow_zero) then
+		config_error("%s must be a %s number (%s), got %s", option_name,
+			allow_zero and "non-negative" or "positive", unit, tostring(value));
+		return default;
+	end
+	return number;
+end
+
+local auth_url = module:get_option("muc_http_auth_url", "");
+if type(auth_url) ~= "string" or not auth_url:match("^https?://.") then
+	config_error("muc_http_auth_url must be an http:// or https:// URL, got %q", tostring(auth_url));
+end
+
+local enabled_for = read_room_list("muc_http_auth_enabled_for");
+local disabled_for = read_room_list("muc_http_auth_disabled_for");
+if enabled_for and disabled_for then
+	config_error("muc_http_auth_enabled_for and muc_http_auth_disabled_for are both set; set only one");
+end
+
+local authorization_header = module:get_option("muc_http_auth_authorization_header");
+if authorization_header ~= nil and type(authorization_header) ~= "string" then
+	config_error("muc_http_auth_authorization_header must be a string");
+	authorization_header = nil;
+end
+
+local insecure = module:get_option("muc_http_auth_insecure", false);
+if type(insecure) ~= "boolean" then
+	config_error("muc_http_auth_insecure must be true or false");
+	insecure = false;
+end
+
+local timeout = read_number("muc_http_auth_timeout", DEFAULT_TIMEOUT, false, "seconds");
+local cache_ttl = read_number("muc_http_auth_cache_ttl", 0, true, "seconds, 0 turns the cache off");
+local cache_size = read_number("muc_http_auth_cache_size", DEFAULT_CACHE_SIZE, false, "entries");
+
+-- With a broken configuration nobody can tell which rooms are protected, so every join on
+-- this component is refused (fail closed) until the configuration is fixed.
+local misconfigured = #config_errors > 0;
+for _, message in ipairs(config_errors) do
+	module:log("error", "Configuration error, refusing every join on %s: %s", module.host, message);
+end
+
+local request_options = { method = "GET", headers = { ["Accept"] = "application/json" } };
+if authorization_header then
+	request_options.headers["Authorization"] = authorization_header;
+end
+if insecure then
+	request_options.insecure = true;
+	request_options.sslctx = {
+		mode = "client", protocol = "sslv23", verify = "none",
+		options = { "no_sslv2", "no_sslv3" },
+	};
+end
+
+local decisions = cache_ttl > 0 and cache.new(math.floor(cache_size)) or nil;
+
+-- Which rooms ask the service -------------------------------------------------------------
+
+local function listed(by_host, user_host, room_name)
+	local for_host, for_all = by_host[user_host], by_host.all;
+	return (for_host and for_host[room_name]) or (for_all and for_all[room_name]) or false;
+end
+
+local function is_protected(room_jid, user_jid)
+	local room_name, user_host = jid_node(room_jid), jid_host(user_jid);
+	if enabled_for then
+		return listed(enabled_for, user_host, room_name);
+	elseif disabled_for then
+		return not listed(disabled_for, user_host, room_name);
+	end
+	return true;
+end
+
+-- Talking to the service ------------------------------------------------------------------
+
+local function query_url(user_jid, room_jid, nickname)
+	local query = ("userJID=%s&mucJID=%s&nickname=%s"):format(
+		urlencode(user_jid), urlencode(room_jid), urlencode(nickname));
+	return auth_url .. (auth_url:find("?", 1, true) and "&" or "?") .. query;
+end
+
+-- Turns the service's answer into (allowed, reason, definitive). `definitive` is true for an
+-- answer the service meant (cacheable), false for a fault.
+local function judge(body, code)
+	if code == 0 then
+		return false, ("service unreachable (%s)"):format(tostring(body)), false;
+	end
+	local ok, answer = pcall(json.decode, body or "");
+	if not ok or type(answer) ~= "table" then answer = nil; end
+	local why = answer and type(answer.error) == "string" and answer.error ~= "" and answer.error or nil;
+	local said = why and (" (service said: " .. why .. ")") or "";
+	if type(code) ~= "number" or code < 200 or code > 299 then
+		return false, ("service answered HTTP %s%s"):format(tostring(code), said), false;
+	end
+	if not answer then
+		return false, "service answer is not a JSON object", false;
+	end
+	local value = answer.allowed;
+	if rawequal(value, true) then
+		return true, "allowed", true;
+	elseif rawequal(value, false) then
+		return false, "service refused" .. (why and (": " .. why) or ""), true;
+	end
+	local problem = value == nil and "\"allowed\" is missing"
+		or ("\"allowed\" is %s, not true"):format(value == json.null and "null" or ("a " .. type(value)));
+	return false, ("bad service answer: %s%s"):format(problem, said), false;
+end
+
+-- Calls back `done(allowed, reason, definitive)` exactly once: with the service's answer, or
+-- with a refusal when it does not answer within `timeout` seconds.
+local function ask_service(user_jid, room_jid, nickname, done)
+	local finished, request, timer = false, nil, nil;
+	local function finish(...)
+		if finished then return; end
+		finished = true;
+		if timer then timer:stop(); end
+		done(...);
+	end
+	timer = module:add_timer(timeout, function()
+		finish(false, ("service did not answer within %g s"):format(timeout), false);
+		if request and request.cancel then
+			request:cancel("timeout");
+		end
+	end);
+	local started = time_now();
+	request = http.request(query_url(user_jid, room_jid, nickname), request_options, function(body, code)
+		module:log("debug", "Service answered %s in %.1f ms", tostring(code), (time_now() - started) * 1000);
+		finish(judge(body, code));
+	end);
+end
+
+-- Decisions -------------------------------------------------------------------------------
+
+local function cache_key(user_jid, room_jid, nickname)
+	return user_jid .. "\0" .. room_jid .. "\0" .. nickname;
+end
+
+local function cached_decision(key)
+	if not decisions then return nil; end
+	local entry = decisions:get(key);
+	if entry and entry.expires > time_now() then
+		return entry.allowed, entry.reason;
+	end
+	return nil;
+end
+
+local function remember(key, allowed, reason)
+	if decisions then
+		decisions:set(key, { allowed = allowed, reason = reason, expires = time_now() + cache_ttl });
+	end
+end
+
+local function refuse(origin, stanza, room_jid, reason, level)
+	module:log(level, "Refused %s joining %s as %q: %s", stanza.attr.from, room_jid,
+		jid_resource(stanza.attr.to) or "", reason);
+	origin.send(st.error_reply(stanza, "auth", "not-authorized", nil, room_jid));
+end
+
+-- Join stanzas the service approved, on their way back through mod_muc.
+local approved = setmetatable({}, { __mode = "k" });
+-- The join each session is waiting on, per room: real JID .. "\0" .. room JID -> ticket.
+local waiting = {};
+
+local function waiting_key(real_jid, room_jid)
+	return real_jid .. "\0" .. room_jid;
+end
+
+local function replay_join(origin, stanza, room_jid)
+	if origin.destroyed then
+		module:log("debug", "%s went away before joining %s was approved", stanza.attr.from, room_jid);
+		return;
+	end
+	approved[stanza] = true;
+	module:fire_event("presence/full", { origin = origin, stanza = stanza });
+end
+
+local function hold_join(origin, stanza, room_jid, user_jid, nickname, key)
+	local wkey = waiting_key(stanza.attr.from, room_jid);
+	local previous = waiting[wkey];
+	if previous then previous.cancelled = true; end
+	local ticket = { cancelled = false };
+	waiting[wkey] = ticket;
+	ask_service(user_jid, room_jid, nickname, function(allowed, reason, definitive)
+		if waiting[wkey] == ticket then waiting[wkey] = nil; end
+		if definitive then remember(key, allowed, reason); end
+		if ticket.cancelled then
+			module:log("debug", "Dropping the answer for %s joining %s: join withdrawn",
+				stanza.attr.from, room_jid);
+		elseif allowed then
+			module:log("debug", "Service allowed %s to join %s", stanza.attr.from, room_jid);
+			replay_join(origin, stanza, room_jid);
+		else
+			refuse(origin, stanza, room_jid, reason, definitive and "info" or "warn");
+		end
+	end);
+end
+
+-- Returns true when the join must stop here (refused, or held while the service decides).
+local function check_join(event)
+	local origin, stanza, room_jid = event.origin, event.stanza, event.room.jid;
+	if approved[stanza] then return nil; end
+	if misconfigured then
+		refuse(origin, stanza, room_jid, "module misconfigured (see the error at startup)", "warn");
+		return true;
+	end
+	local user_jid = jid_bare(stanza.attr.from);
+	if not is_protected(room_jid, user_jid) then return nil; end
+
+	local nickname = jid_resource(stanza.attr.to) or "";
+	local key = cache_key(user_jid, room_jid, nickname);
+	local allowed, reason = cached_decision(key);
+	if allowed == true then
+		return nil;
+	elseif allowed == false then
+		refuse(origin, stanza, room_jid, reason .. " (cached)", "info");
+		return true;
+	end
+	hold_join(origin, stanza, room_jid, user_jid, nickname, key);
+	return true;
+end
+
+-- Ask before a room is created, so a refused join leaves no empty room (with the refused
+-- user as its owner) behind; mod_muc starts tracking the room at priority -1000.
+module:hook("muc-room-pre-create", check_join, -500);
+
+-- Ask after Prosody's own checks (bans, members-only, password, locked rooms), so the
+-- service is not asked about a join that would be refused anyway.
+module:hook("muc-occupant-pre-join", function(event)
+	local refused = check_join(event);
+	if not refused then approved[event.stanza] = nil; end
+	return refused;
+end, -40);
+
+-- A leave sent while the join is still waiting on the service withdraws that join. The
+-- user is told they are out, as after any leave, instead of the room's "you are not in
+-- here" error (or an item-not-found when the join would have created the room).
+local function withdrawn_presence(stanza)
+	local room = mod_muc.get_room_from_jid(jid_bare(stanza.attr.to));
+	local affiliation = room and room:get_affiliation(stanza.attr.from) or "none";
+	return st.presence({ from = stanza.attr.to, to = stanza.attr.from, type = "unavailable" })
+		:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
+			:tag("item", { affiliation = affiliation, role = "none" }):up()
+			:tag("status", { code = "110" }):up();
+end
+
+module:hook("presence/full", function(event)
+	local stanza = event.stanza;
+	if stanza.attr.type ~= "unavailable" or not stanza.attr.from then return; end
+	local wkey = waiting_key(stanza.attr.from, jid_bare(stanza.attr.to));
+	local ticket = waiting[wkey];
+	if not ticket then return; end
+	ticket.cancelled = true;
+	waiting[wkey] = nil;
+	module:log("debug", "%s left %s before the service answered", stanza.attr.from, stanza.attr.to);
+	event.origin.send(withdrawn_presence(stanza));
+	return true;
+end, 10);

@@ -1,0 +1,257 @@
+"""What every mock backend shares: serving, the journal, faults and the common control API."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mock_backends.faults import Fault, FaultList
+from mock_backends.http_server import BackgroundServer, DropConnection
+from mock_backends.journal import Journal, JournalEntry
+from mock_backends.validation import check_keys, expect_mapping
+
+#: Paths under this prefix drive the mock; they are never journaled nor faulted.
+CONTROL_PREFIX = "/_mock/"
+
+COMMON_CONFIG_KEYS = ("kind", "faults")
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    response = jsonify(data)
+    response.status_code = status
+    return response
+
+
+def request_json() -> Any:
+    """The control request's JSON body; a ValueError (-> 400) when absent or malformed."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise ValueError("expected a JSON body")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"malformed JSON body: {exc}") from exc
+
+
+def _query_dict(query_string: str) -> dict[str, str | list[str]]:
+    parsed = parse_qs(query_string, keep_blank_values=True)
+    return {key: values[0] if len(values) == 1 else values for key, values in parsed.items()}
+
+
+def _headers_dict(environ: Mapping[str, Any]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").title()] = value
+    if "CONTENT_TYPE" in environ:
+        headers["Content-Type"] = environ["CONTENT_TYPE"]
+    if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
+        headers["Content-Length"] = environ["CONTENT_LENGTH"]
+    return headers
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Injected Fault"
+
+
+def _parse_json(body: str) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+class Backend:
+    """A mock web service on a real port. Use as a context manager or call stop()."""
+
+    kind: ClassVar[str]
+    config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Mapping[str, Any] | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        where = f"{self.kind} backend"
+        settings = expect_mapping(config or {}, where)
+        check_keys(settings, COMMON_CONFIG_KEYS + self.config_keys, where)
+        if settings.get("kind", self.kind) not in (self.kind, self.kind.replace("_", "-")):
+            raise ValueError(f"{where}: config is for kind {settings['kind']!r}")
+        self._lock = threading.RLock()
+        self._journal = Journal()
+        self._faults = FaultList()
+        self._stopping = threading.Event()
+        self.app = Flask(f"mock_backends.{self.kind}")
+        self._register_common_routes()
+        self._register_routes(self.app)
+        self._configure(settings)
+        faults = settings.get("faults") or []
+        if not isinstance(faults, list):
+            raise ValueError(f"{where}.faults: expected a list of faults")
+        for index, fault in enumerate(faults):
+            self._faults.add(Fault.from_mapping(fault, f"{where}.faults[{index}]"))
+        self._server = BackgroundServer(self._serve, host, port)
+        self.host = self._server.host
+        self.port = self._server.port
+
+    # -- for subclasses -------------------------------------------------------------------
+
+    def _configure(self, settings: dict[str, Any]) -> None:
+        """Apply the kind-specific keys of the initial state (already checked for unknowns)."""
+
+    def _register_routes(self, app: Flask) -> None:
+        """Add the protocol routes and the kind-specific control routes."""
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop serving; releases hung requests. Safe to call more than once."""
+        self._stopping.set()
+        self._server.stop()
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def journal(self) -> list[JournalEntry]:
+        return self._journal.entries()
+
+    def clear_journal(self) -> None:
+        self._journal.clear()
+
+    def on_request(self, listener: Callable[[JournalEntry], None]) -> None:
+        """Call `listener(entry)` for each journaled request, from the serving thread."""
+        self._journal.add_listener(listener)
+
+    def add_fault(self, path: str | None = None, latency: float | None = None,
+                  status: int | None = None, body: str | None = None, drop: bool = False,
+                  hang: float | None = None, *, method: str | None = None,
+                  times: int | None = None) -> None:
+        spec = {"path": path, "latency": latency, "status": status, "body": body,
+                "drop": drop, "hang": hang, "method": method, "times": times}
+        self._faults.add(Fault.from_mapping({k: v for k, v in spec.items() if v is not None}))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._faults.active()
+
+    # -- serving ------------------------------------------------------------------------
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]
+               ) -> Iterable[bytes]:
+        """WSGI entry: journal and fault the protocol routes, then let Flask answer."""
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL_PREFIX) or path == CONTROL_PREFIX.rstrip("/"):
+            return self.app(environ, start_response)
+        arrived = time.time()
+        raw = environ["wsgi.input"].read()
+        environ["wsgi.input"].seek(0)
+        body = raw.decode("utf-8", errors="replace")
+        method = environ["REQUEST_METHOD"]
+        entry: JournalEntry = {
+            "method": method,
+            "path": path.encode("latin-1").decode("utf-8", errors="replace"),
+            "raw_path": environ.get("RAW_URI", path).partition("?")[0],
+            "query": _query_dict(environ.get("QUERY_STRING", "")),
+            "headers": _headers_dict(environ),
+            "body": body,
+            "json": _parse_json(body),
+            "time": arrived,
+        }
+        fault = self._faults.take(method, entry["path"])
+        if fault is None:
+            return self._answer(environ, start_response, entry)
+        entry["fault"] = fault.to_dict()
+        if fault.latency:
+            self._stopping.wait(fault.latency)
+        if fault.drop or fault.hang is not None:
+            entry["status"] = None
+            self._journal.record(entry)
+            if fault.hang:
+                self._stopping.wait(fault.hang)
+            raise DropConnection
+        if fault.status is None and fault.body is None:
+            return self._answer(environ, start_response, entry)
+        status = fault.status or 200
+        payload = (fault.body if fault.body is not None else
+                   json.dumps({"error": f"fault injected by the mock: status {status}"}))
+        entry["status"] = status
+        self._journal.record(entry)
+        start_response(f"{status} {_reason(status)}", [("Content-Type", "application/json")])
+        return [payload.encode("utf-8")]
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                entry: JournalEntry) -> Iterable[bytes]:
+        def recording_start_response(status: str, headers: list[tuple[str, str]],
+                                     exc_info: Any = None) -> Any:
+            entry["status"] = int(status.split(" ", 1)[0])
+            self._journal.record(entry)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, recording_start_response)
+
+    # -- control API shared by all kinds ------------------------------------------------
+
+    def _register_common_routes(self) -> None:
+        app = self.app
+
+        @app.errorhandler(ValueError)
+        def bad_input(exc: ValueError) -> Response:
+            return json_response({"error": str(exc)}, 400)
+
+        @app.errorhandler(HTTPException)
+        def http_error(exc: HTTPException) -> Response:
+            return json_response({"error": exc.description}, exc.code or 500)
+
+        @app.get("/_mock/")
+        def describe() -> Response:
+            return json_response({"kind": self.kind, "url": self.url,
+                                  "openapi": "/_mock/openapi.yaml"})
+
+        @app.get("/_mock/openapi.yaml")
+        def openapi() -> Response:
+            from importlib.resources import files
+
+            text = files("mock_backends").joinpath("openapi.yaml").read_text("utf-8")
+            return Response(text, mimetype="application/yaml")
+
+        @app.get("/_mock/journal")
+        def get_journal() -> Response:
+            return json_response(self.journal())
+
+        @app.delete("/_mock/journal")
+        def delete_journal() -> Response:
+            self.clear_journal()
+            return json_response({"cleared": True})
+
+        @app.get("/_mock/faults")
+        def get_faults() -> Response:
+            return json_response(self.faults())
+
+        @app.post("/_mock/faults")
+        def post_fault() -> Response:
+            self._faults.add(Fault.from_mapping(request_json()))
+            return json_response(self.faults(), 201)
+
+        @app.delete("/_mock/faults")
+        def delete_faults() -> Response:
+            self.clear_faults()
+            return json_response([])

@@ -1,0 +1,52 @@
+"""pytest fixtures: each test gets its own backend on a free loopback port, stopped after it.
+
+Use them with `pytest_plugins = ["mock_backends.pytest_fixtures"]` (the prosody-harness
+pytest plugin re-exports them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+
+from mock_backends import start_backend
+from mock_backends.base import Backend
+from mock_backends.muc_auth import MucAuthBackend
+from mock_backends.rest_callback import RestCallbackBackend
+from mock_backends.roster import RosterBackend
+
+BackendFactory = Callable[..., Backend]
+
+
+@pytest.fixture
+def mock_backend() -> Iterator[BackendFactory]:
+    """Factory: `mock_backend("roster", {"rosters": {...}})`; all are stopped after the test."""
+    started: list[Backend] = []
+
+    def start(kind: str, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Backend:
+        backend = start_backend(kind, config, **kwargs)
+        started.append(backend)
+        return backend
+
+    yield start
+    for backend in started:
+        backend.stop()
+
+
+@pytest.fixture
+def roster_backend() -> Iterator[RosterBackend]:
+    with RosterBackend() as backend:
+        yield backend
+
+
+@pytest.fixture
+def muc_auth_backend() -> Iterator[MucAuthBackend]:
+    with MucAuthBackend() as backend:
+        yield backend
+
+
+@pytest.fixture
+def rest_callback_backend() -> Iterator[RestCallbackBackend]:
+    with RestCallbackBackend() as backend:
+        yield backend

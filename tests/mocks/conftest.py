@@ -1,0 +1,1 @@
+pytest_plugins = ["mock_backends.pytest_fixtures"]

@@ -1,0 +1,177 @@
+"""mod_muc_http_auth on real Prosody: what the scenario files cannot express.
+
+* `muc_http_auth_insecure` needs an https service with a self-signed certificate (the mock
+  backends speak plain http);
+* configuration errors are logged while the module loads, before a scenario starts, and
+  the runner only reads the log from a scenario's start.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.etree.ElementTree import Element
+
+import pytest
+
+from harness.profile import ComponentProfile, Profile
+from harness.target import Client
+from harness.targets.prosody import ProsodyTarget
+
+pytestmark = pytest.mark.prosody
+
+MUC_NS = "http://jabber.org/protocol/muc"
+MUC_USER_NS = "{http://jabber.org/protocol/muc#user}"
+STANZA_ERRORS_NS = "{urn:ietf:params:xml:ns:xmpp-stanzas}"
+ROOM = "tea@rooms.localhost"
+
+
+class AllowEverybody(BaseHTTPRequestHandler):
+    """A minimal authorization service: always {"allowed": true}; remembers its queries."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    queries: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        type(self).queries.append(self.path)
+        body = json.dumps({"allowed": True, "error": ""}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def https_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An https service on loopback with a fresh self-signed certificate."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AllowEverybody)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/can-join"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def muc_profile(**options: object) -> Profile:
+    component = ComponentProfile(
+        "rooms.localhost", "muc", ["muc_http_auth"], [],
+        {"muc_room_locking": False, **options},
+    )
+    return Profile(components={"rooms.localhost": component})
+
+
+@pytest.fixture
+def start_prosody(tmp_path: Path) -> Iterator:
+    targets: list[ProsodyTarget] = []
+
+    def start(profile: Profile) -> ProsodyTarget:
+        target = ProsodyTarget(profile)
+        target.start()
+        targets.append(target)
+        target.create_user("alice", "localhost", "s3cret")
+        return target
+
+    yield start
+    for target in targets:
+        target.stop()
+
+
+def join(client: Client, nick: str = "Alice") -> Element:
+    """Join ROOM and return the room's answer: the self-presence or the error."""
+    client.send(f'<presence to="{ROOM}/{nick}"><x xmlns="{MUC_NS}"/></presence>')
+    return client.receive(
+        lambda stanza: stanza.tag == "{jabber:client}presence"
+        and stanza.get("from") == f"{ROOM}/{nick}",
+        timeout=5,
+    )
+
+
+def is_refusal(presence: Element) -> bool:
+    return (presence.get("type") == "error"
+            and presence.find(f".//{STANZA_ERRORS_NS}not-authorized") is not None)
+
+
+def is_self_presence(presence: Element) -> bool:
+    return (presence.get("type") is None
+            and presence.find(f"{MUC_USER_NS}x/{MUC_USER_NS}status[@code='110']") is not None)
+
+
+def module_lines(target: ProsodyTarget, level: str) -> list[str]:
+    return [line.message for line in target.log()
+            if line.source.endswith("muc_http_auth") and line.level == level]
+
+
+def test_insecure_accepts_a_self_signed_certificate(start_prosody, https_service: str) -> None:
+    AllowEverybody.queries.clear()
+    target = start_prosody(muc_profile(muc_http_auth_url=https_service,
+                                       muc_http_auth_insecure=True))
+    alice = target.connect("alice@localhost", "s3cret")
+    assert is_self_presence(join(alice))
+    assert len(AllowEverybody.queries) == 1
+    assert target.error_lines() == []
+
+
+def test_certificates_are_verified_by_default(start_prosody, https_service: str) -> None:
+    AllowEverybody.queries.clear()
+    target = start_prosody(muc_profile(muc_http_auth_url=https_service))
+    alice = target.connect("alice@localhost", "s3cret")
+    assert is_refusal(join(alice))
+    # The TLS handshake fails before any request is sent.
+    assert AllowEverybody.queries == []
+    warnings = module_lines(target, "warn")
+    assert any("service unreachable (certificate" in line for line in warnings), warnings
+    assert target.error_lines() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"muc_http_auth_url": "http://127.0.0.1:1/", "muc_http_auth_enabled_for": ["tea"],
+          "muc_http_auth_disabled_for": ["lobby"]},
+         "muc_http_auth_enabled_for and muc_http_auth_disabled_for are both set; set only one"),
+        ({}, "muc_http_auth_url must be an http:// or https:// URL"),
+        ({"muc_http_auth_url": "http://127.0.0.1:1/", "muc_http_auth_timeout": "soon"},
+         "muc_http_auth_timeout must be a positive number (seconds), got soon"),
+        ({"muc_http_auth_url": "http://127.0.0.1:1/", "muc_http_auth_disabled_for": {"all": "x"}},
+         "muc_http_auth_disabled_for: every key must be a host name"),
+    ],
+    ids=["both-lists", "no-url", "bad-timeout", "bad-map"],
+)
+def test_configuration_error_is_logged_once_at_load_and_fails_closed(
+    start_prosody, options: dict, message: str
+) -> None:
+    target = start_prosody(muc_profile(**options))
+    errors = target.error_lines()
+    assert len(errors) == 1, errors
+    assert message in errors[0].message
+    assert "traceback" not in errors[0].message.lower()
+    alice = target.connect("alice@localhost", "s3cret")
+    assert is_refusal(join(alice))
+    assert any("module misconfigured" in line for line in module_lines(target, "warn"))
+    assert len(target.error_lines()) == 1

@@ -1,0 +1,197 @@
+"""mod_http_roster_admin on real Prosody: what the scenario format cannot express
+(timing of bounded concurrency, many hostile inputs in one run)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from harness.profile import Profile, VirtualHostProfile
+from harness.target import LogLine, TargetError
+from harness.targets.prosody import ProsodyTarget
+from mock_backends.roster import RosterBackend
+
+pytestmark = pytest.mark.prosody
+
+HOST = "localhost"
+PASSWORD = "s3cret"
+StartServer = Callable[..., ProsodyTarget]
+
+
+@pytest.fixture
+def roster_app() -> Iterator[RosterBackend]:
+    with RosterBackend({"rosters": {}}) as backend:
+        yield backend
+
+
+@pytest.fixture
+def start_server(roster_app: RosterBackend) -> Iterator[StartServer]:
+    """start_server(**module_options) -> a started Prosody, stopped after the test."""
+    started: list[ProsodyTarget] = []
+
+    def start(**options: Any) -> ProsodyTarget:
+        host = VirtualHostProfile(
+            HOST,
+            modules_enabled=["http_roster_admin", "block_subscriptions"],
+            modules_disabled=["roster"],
+            options={"storage": {"roster": "memory"},
+                     "http_roster_url": f"{roster_app.url}/contacts/%s", **options},
+        )
+        target = ProsodyTarget(Profile(hosts={HOST: host}))
+        started.append(target)
+        target.start()
+        return target
+
+    yield start
+    for target in started:
+        target.stop()
+
+ROSTER_GET = '<iq type="get" id="{id}"><query xmlns="jabber:iq:roster"/></iq>'
+
+
+def problems(lines: list[LogLine]) -> list[str]:
+    return [line.raw for line in lines if line.is_error]
+
+
+def connect_users(server, names: list[str]):
+    clients = []
+    for name in names:
+        server.create_user(name, HOST, PASSWORD)
+        clients.append(server.connect(f"{name}@{HOST}", PASSWORD))
+    return clients
+
+
+def wait_for_fetches(backend: RosterBackend, count: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(backend.journal()) < count:
+        assert time.monotonic() < deadline, f"expected {count} roster fetches"
+        time.sleep(0.01)
+
+
+def test_refresh_runs_at_most_the_configured_number_of_fetches_at_once(
+    start_server: StartServer, roster_app: RosterBackend
+) -> None:
+    server = start_server(http_roster_concurrency=2)
+    names = [f"user{i}" for i in range(6)]
+    connect_users(server, names)
+    wait_for_fetches(roster_app, len(names))
+    roster_app.clear_journal()
+    latency = 0.3
+    roster_app.add_fault(path="/contacts/*", latency=latency)
+
+    started = time.monotonic()
+    response = server.http("POST", "/roster_admin/refresh", body=json.dumps(names).encode())
+    elapsed = time.monotonic() - started
+
+    assert response.status == 200, response.text()
+    assert response.json() == {"status": "ok", "message": "roster update complete",
+                               "updated": 6, "errors": 0}
+    # Six fetches, two at a time: three waves of `latency` each.
+    assert 3 * latency - 0.05 <= elapsed < 3 * latency + 1.0
+    arrivals = sorted(entry["time"] for entry in roster_app.journal())
+    assert len(arrivals) == 6
+    for first, third in zip(arrivals, arrivals[2:], strict=False):
+        assert third - first >= latency - 0.05, "a third fetch began while two were running"
+    assert not problems(server.log())
+
+
+HOSTILE_REFRESH_BODIES = [
+    (b"\xff\xfe\x00garbage", 400),
+    (b"[" * 50_000, 400),
+    (b'{"__array": 5}', 400),
+    (b'{"__hash": [1, 2, 3]}', 400),
+    (b'["john", {"__array": 5}]', 400),
+    (b"[1e999]", 400),
+    (b'"john"', 400),
+    (b"null", 400),
+    (b"[true]", 400),
+    (b'[["john"]]', 400),
+    (b'["john",]', 400),
+    (b"  ", 400),
+    (b'["' + b"a" * 2_000_000 + b'"]', 413),
+]
+
+
+def test_hostile_refresh_bodies_get_an_answer_and_no_traceback(
+    start_server: StartServer, roster_app: RosterBackend
+) -> None:
+    server = start_server()
+    for body, status in HOSTILE_REFRESH_BODIES:
+        response = server.http("POST", "/roster_admin/refresh", body=body, timeout=5)
+        assert response.status == status, (body[:40], response.text())
+        assert response.json()["status"] == "error"
+        assert response.json()["message"]
+    for path in ("/roster_admin/refresh/%00", "/roster_admin/refresh/%ff%fe",
+                 "/roster_admin/refresh/a/b", "/roster_admin/refresh/" + "x" * 5000):
+        response = server.http("GET", path, timeout=5)
+        assert response.status in (200, 400), (path[:40], response.text())
+    response = server.http("POST", "/roster_admin/refresh", body=b'["john"]')
+    assert response.json() == {"status": "ok", "message": "roster update complete",
+                               "updated": 1, "errors": 0}
+    assert not problems(server.log())
+
+
+HOSTILE_ROSTERS = [
+    '{"__array": 5}',
+    '{"__array": ["x@localhost"], "marie@localhost": {}}',
+    '{"__hash": ["a@localhost", {"name": "A"}], "marie@localhost": {}}',
+    '{"marie@localhost": {"groups": {"__array": [true]}}}',
+    '{"marie@localhost": {"name": {"nested": 1}, "groups": [[1]]}}',
+    "[" * 50_000,
+    '{"marie@localhost": {"name": "' + "M" * 100_000 + '"}}',
+    "\xff\xfe",
+    "",
+]
+
+
+def test_hostile_roster_documents_never_silence_a_roster_request(
+    start_server: StartServer, roster_app: RosterBackend
+) -> None:
+    server = start_server()
+    (john,) = connect_users(server, ["john"])
+    wait_for_fetches(roster_app, 1)  # the login fetch, answered with an empty roster
+    for number, body in enumerate(HOSTILE_ROSTERS):
+        roster_app.clear_faults()
+        roster_app.add_fault(path="/contacts/john", body=body)
+        response = server.http("GET", "/roster_admin/refresh/john", timeout=5)
+        assert response.status in (200, 500), response.text()
+        john.send(ROSTER_GET.format(id=f"r{number}"))
+        reply = john.receive(lambda el, n=number: el.get("id") == f"r{n}", timeout=3)
+        # A refresh that failed kept the roster; one that half-worked replaced it.
+        assert reply.get("type") == "result", body[:60]
+    assert not problems(server.log())
+
+
+def test_roster_request_waits_for_the_login_fetch_and_a_failed_one_is_retried(
+    start_server: StartServer, roster_app: RosterBackend
+) -> None:
+    server = start_server(http_roster_timeout=0.5)
+    roster_app.set_roster("john", {"marie@localhost": {"name": "Marie"}})
+    roster_app.add_fault(path="/contacts/john", hang=5, times=1)
+    (john,) = connect_users(server, ["john"])
+    started = time.monotonic()
+    john.send(ROSTER_GET.format(id="r1"))
+    reply = john.receive(lambda el: el.get("id") == "r1", timeout=3)
+    assert reply.get("type") == "error"
+    assert time.monotonic() - started < 1.0, "the error reply must come at the timeout"
+    john.send(ROSTER_GET.format(id="r2"))
+    reply = john.receive(lambda el: el.get("id") == "r2", timeout=3)
+    assert reply.get("type") == "result"
+    items = [item.get("jid") for item in reply.iter("{jabber:iq:roster}item")]
+    assert items == ["marie@localhost"]
+    assert not problems(server.log())
+
+
+@pytest.mark.parametrize("url", [None, "http://127.0.0.1:1/contacts/"])
+def test_module_refuses_to_load_without_a_usable_roster_url(url: str | None) -> None:
+    options = {"http_roster_url": url} if url else {}
+    host = VirtualHostProfile(HOST, modules_enabled=["http_roster_admin"],
+                              modules_disabled=["roster"], options=options)
+    target = ProsodyTarget(Profile(hosts={HOST: host}))
+    with pytest.raises(TargetError, match="http_roster_url must be set"):
+        target.start()
+    target.stop()
