@@ -27,7 +27,7 @@ from harness.profile import Profile
 from harness.runner.execute import ScenarioRun
 from harness.runner.pool import ServerPool
 from harness.runner.results import ERROR, SKIPPED, ScenarioResult
-from harness.runner.runner import available_targets, resolve_target_names
+from harness.runner.runner import available_targets, disagreements, resolve_target_names
 from harness.runner.terminal import failure_text
 from harness.scenario import Scenario, ScenarioError, load_scenario, looks_like_scenario
 from harness.target import Client, Target, TargetError
@@ -35,6 +35,7 @@ from harness.targets import TARGETS, create_target
 
 SCENARIO_DIR = "scenarios"
 POOLS = pytest.StashKey[dict[str, ServerPool]]()
+RESULTS = pytest.StashKey[list[ScenarioResult]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,12 +60,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[POOLS] = {}
+    config.stash[RESULTS] = []
     config.pluginmanager.import_plugin("mock_backends.pytest_fixtures")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for pool in config.stash.get(POOLS, {}).values():
         pool.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With --target all, differing verdicts fail the session (listed in the summary)."""
+    if _disagreements(session.config) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    found = _disagreements(config)
+    if found:
+        terminalreporter.section("scenario verdicts differ between targets", red=True)
+        for item in found:
+            verdicts = ", ".join(f"{t}={s}" for t, s in sorted(item.verdicts.items()))
+            terminalreporter.line(f"{item.scenario_id}: {verdicts}")
+
+
+def _disagreements(config: pytest.Config) -> list:
+    return disagreements(config.stash.get(RESULTS, []))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -114,8 +135,12 @@ class ScenarioItem(pytest.Item):
         try:
             lease = pool.acquire(self.scenario)
         except TargetError as exc:
+            if self.config.getoption("target") == "all" and pool.servers_started == 0:
+                pytest.skip(f"the {self.target} target is not available here: {exc}")
             pytest.fail(f"the {self.target} target did not start: {exc}", pytrace=False)
         result = ScenarioRun(self.scenario, lease.server).run()
+        result.target = self.target
+        self.config.stash[RESULTS].append(result)
         pool.release(lease, healthy=result.status != ERROR)
         if result.status == SKIPPED:
             pytest.skip(result.message)

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from mock_backends.faults import Fault, FaultList
@@ -25,9 +25,9 @@ COMMON_CONFIG_KEYS = ("kind", "faults")
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    response = jsonify(data)
-    response.status_code = status
-    return response
+    # json.dumps directly: flask.jsonify costs a third of a MUC decision's server time.
+    return Response(json.dumps(data, ensure_ascii=False), status=status,
+                    mimetype="application/json")
 
 
 def request_json() -> Any:

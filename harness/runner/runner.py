@@ -114,6 +114,7 @@ class Runner:
         self.options = options
         self.on_result = on_result or (lambda result: None)
         self._stop = threading.Event()
+        self._unusable: dict[str, str] = {}  # target -> why it cannot start at all
         self._lock = threading.Lock()
 
     def run(self, loaded: Loaded) -> RunReport:
@@ -153,11 +154,14 @@ class Runner:
         finally:
             pool.close()
         report.servers_started[target] = pool.servers_started
+        if target in self._unusable:
+            report.unavailable[target] = self._unusable[target]
+            return
         report.results += sorted((o for o in outcomes if o is not None), key=lambda r: r.file)
         report.not_run += sum(1 for outcome in outcomes if outcome is None)
 
     def _run_one(self, pool: ServerPool, target: str, scenario: Scenario) -> ScenarioResult | None:
-        if self._stop.is_set():
+        if self._stop.is_set() or target in self._unusable:
             return None
         if not scenario.runs_on(target):
             result = ScenarioResult(
@@ -175,6 +179,11 @@ class Runner:
             lease = pool.acquire(scenario)
         except Exception as exc:  # noqa: BLE001 - any start failure is this scenario's error
             reason = str(exc) if isinstance(exc, TargetError) else f"{type(exc).__name__}: {exc}"
+            if len(self.options.targets) > 1 and pool.servers_started == 0:
+                # With several targets, one that cannot start at all (docker without an
+                # engine, say) is reported once as unavailable, not as an error per scenario.
+                self._unusable.setdefault(target, f"it did not start: {reason}")
+                return None
             result = ScenarioResult(
                 scenario.name,
                 scenario.file,
@@ -204,10 +213,11 @@ class Runner:
 
 
 def disagreements(results: list[ScenarioResult]) -> list[Disagreement]:
-    """Scenarios that passed on one target and failed on another."""
+    """Scenarios that passed on one target and failed on another (errors, such as a
+    target that did not start, are reported as errors, not as verdicts)."""
     verdicts: dict[str, dict[str, str]] = {}
     for result in results:
-        if result.status in (PASSED, FAILED, ERROR):
+        if result.status in (PASSED, FAILED):  # an error is no verdict
             verdicts.setdefault(result.id, {})[result.target] = result.status
     return [
         Disagreement(sid, v)

@@ -255,7 +255,8 @@ class Sandbox:
                 "config": self._config(),
             },
         )
-        self.lua = self._lua_call(boot, _Bridge(self), settings)
+        self._bridge = _Bridge(self)
+        self.lua = self._lua_call(boot, self._bridge.as_lua_table(runtime), settings)
         self._lua_call(self.lua.start)
 
     def _config(self) -> dict[str, Any]:
@@ -511,6 +512,18 @@ class _Bridge:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self.log = sandbox._on_log
+
+    FUNCTIONS = ("log", "metadata_get", "metadata_put", "listen", "connect", "sock_write",
+                 "sock_close", "c2s_output", "c2s_closed", "shutdown_requested")
+
+    def as_lua_table(self, runtime):
+        """The functions Lua may call, each one Python object held for the sandbox's life:
+        lupa can mistake a fresh bound method for a dead one whose address it reuses."""
+        self._functions = [getattr(self, name) for name in self.FUNCTIONS]
+        table = runtime.table()
+        for name, function in zip(self.FUNCTIONS, self._functions, strict=True):
+            table[name.encode()] = function
+        return table
 
     def metadata_get(self, path: bytes, content: bytes):
         found = _MODULE_METADATA.get((path, content))

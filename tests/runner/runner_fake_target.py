@@ -176,3 +176,10 @@ class StrictFakeTarget(FakeTarget):
         if path == "/echo":
             return HttpResponse(500, {}, b"strict")
         return super().http(method, path, headers, body, timeout)
+
+
+class BrokenFakeTarget(FakeTarget):
+    """Never starts, like docker without an engine."""
+
+    def start(self) -> None:
+        raise TargetError("no engine here")

@@ -282,3 +282,16 @@ def test_cli_rejects_an_invalid_scenario_with_file_and_line(fake_target, capsys)
 def test_cli_bad_arguments_exit_2(fake_target, argv, scenario_file, capsys):
     path = scenario_file("ok.yaml", chat("ok"))
     assert main(["run", str(path), "--target", "fake", *argv]) == 2
+
+
+def test_with_several_targets_one_that_cannot_start_is_reported_once_as_unavailable(
+    fake_target, scenario_file, monkeypatch
+):
+    from harness import targets
+
+    monkeypatch.setitem(targets.TARGETS, "fake_broken", "runner_fake_target:BrokenFakeTarget")
+    paths = [scenario_file(f"{n}.yaml", chat(n)) for n in ("a", "b")]
+    report = run(paths, targets=("fake", "fake_broken"))
+    assert [(r.target, r.status) for r in report.results] == [("fake", PASSED)] * 2
+    assert report.unavailable == {"fake_broken": "it did not start: no engine here"}
+    assert report.ok and not report.disagreements
