@@ -1,7 +1,7 @@
 """pytest fixtures: each test gets its own backend on a free loopback port, stopped after it.
 
-Use them with `pytest_plugins = ["mock_backends.pytest_fixtures"]` (the prosody-harness
-pytest plugin re-exports them)."""
+The prosody-harness pytest plugin loads them for every test; without it, name this module in
+`pytest_plugins` of the top-level conftest.py."""
 
 from __future__ import annotations
 

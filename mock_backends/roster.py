@@ -62,7 +62,7 @@ class RosterBackend(Backend):
     def _configure(self, settings: dict[str, Any]) -> None:
         rosters = expect_mapping(settings.get("rosters") or {}, "roster backend.rosters")
         self._rosters: dict[str, Roster] = {
-            user: _check_roster(roster, f"roster backend.rosters[{user!r}]")
+            user: _check_roster(copy.deepcopy(roster), f"roster backend.rosters[{user!r}]")
             for user, roster in rosters.items()
         }
         self._unknown_user = "empty"
@@ -81,7 +81,7 @@ class RosterBackend(Backend):
     # -- state --------------------------------------------------------------------------
 
     def set_roster(self, user: str, roster: Roster) -> None:
-        checked = _check_roster(roster, f"roster of {user!r}")
+        checked = _check_roster(copy.deepcopy(roster), f"roster of {user!r}")
         with self._lock:
             self._rosters[expect_str(user, "user", allow_empty=False)] = checked
 

@@ -79,13 +79,14 @@ def run_mock(args: argparse.Namespace) -> int:
         with print_lock:
             print(text, flush=True)
 
-    if not args.quiet:
-        backend.on_request(show)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    print(f"{args.kind} mock listening on {backend.url} "
-          f"(control API {backend.url}/_mock/)", flush=True)
+    with print_lock:  # the listening line comes first, even if a request is already there
+        if not args.quiet:
+            backend.on_request(show)
+        print(f"{args.kind} mock listening on {backend.url} "
+              f"(control API {backend.url}/_mock/)", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -278,7 +278,9 @@ class ScenarioRun:
         if request.get("content_type"):
             headers["Content-Type"] = request["content_type"]
         if request.get("auth"):
-            user, password = (str(v) for v in request["auth"])
+            user = str(request["auth"][0])
+            # A password is a secret, not a name: never renamed (accounts keep theirs too).
+            password = str(resolve(step.params["request"]["auth"][1], self.variables))
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         timeout = step.timeout if step.timeout is not None else HTTP_TIMEOUT

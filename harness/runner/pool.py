@@ -27,7 +27,6 @@ from harness.targets import create_target
 class Lease:
     server: ServerContext
     key: str | None  # reuse key; None for a private server
-    scenarios_run: int = 0
 
 
 class ServerPool:
@@ -46,7 +45,8 @@ class ServerPool:
         shared = self.reuse and scenario.shared_server
         key = scenario.reuse_key() if shared else None
         with self._lock:
-            lease = self._idle.get(key, []).pop() if key in self._idle and self._idle[key] else None
+            idle = self._idle.get(key) if key is not None else None
+            lease = idle.pop() if idle else None
             suffix = f"_s{next(self._counter)}" if shared else ""
         if lease is None:
             lease = Lease(self._start(scenario), key)
@@ -57,7 +57,6 @@ class ServerPool:
 
     def release(self, lease: Lease, healthy: bool = True) -> None:
         """Give a server back: kept for the next scenario with its key, else stopped."""
-        lease.scenarios_run += 1
         if lease.key is not None and healthy:
             with self._lock:
                 self._idle.setdefault(lease.key, []).append(lease)

@@ -232,13 +232,12 @@ class Sandbox:
     def _boot(self) -> None:
         runtime, cached_load = new_runtime(self.source_dir)
         self._runtime = runtime
-        self._protect = runtime.eval("function(f, ...) return xpcall(f, debug.traceback, ...) end")
-        runtime.globals().package.loaded[b"util.envload"] = convert.to_lua(
-            runtime,
-            {
-                "envload": cached_load,
-            },
+        self._protect = runtime.eval(
+            "function(f, ...) return xpcall(f, function (e)"
+            " return debug.traceback(tostring(e), 2) end, ...) end"
         )
+        # Modules are compiled through util.envload: give it the bytecode cache.
+        _pair(runtime.globals().require(b"util.envload"))[0][b"envload"] = cached_load
         boot_path = os.path.join(LUA_DIR, "boot.lua")
         with open(boot_path, "rb") as file:
             boot, err = _pair(cached_load(file.read(), b"@" + boot_path.encode()))
@@ -350,7 +349,7 @@ class Sandbox:
         return None
 
     def _require(self, name: bytes):
-        return self._runtime.globals().require(name)
+        return _pair(self._runtime.globals().require(name))[0]
 
     def fire_event(
         self, name: str, data: dict[str, Any] | None = None, host: str | None = None

@@ -9,6 +9,7 @@ inside the call that caused them.
 from __future__ import annotations
 
 import itertools
+import select
 import selectors
 import socket
 import ssl
@@ -17,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 
 CONNECT_TIMEOUT = 10.0
+WRITE_TIMEOUT = 10.0
 Post = Callable[..., None]
 
 
@@ -94,17 +96,21 @@ class SocketHub:
         self._register(sock, ("read", conn_id))
 
     def write(self, conn_id: int, data: bytes) -> None:
+        """Send all of `data` (sockets stay non-blocking; a full buffer is waited out, up
+        to WRITE_TIMEOUT). A failure is a disconnect, reported to Lua like any other."""
         sock = self._sockets.get(conn_id)
         if sock is None:
             return
+        view = memoryview(data)
         try:
-            sock.setblocking(True)
-            sock.sendall(data)
-        except OSError as exc:
-            self._drop(conn_id, str(exc))
-        finally:
-            if conn_id in self._sockets:
-                sock.setblocking(False)
+            while view:
+                try:
+                    view = view[sock.send(view) :]
+                except (BlockingIOError, ssl.SSLWantWriteError):
+                    if not select.select([], [sock], [], WRITE_TIMEOUT)[1]:
+                        raise TimeoutError("peer not reading") from None
+        except (OSError, ValueError) as exc:  # ValueError: closed meanwhile
+            self._drop(conn_id, str(exc) or "write failed")
 
     def close(self, conn_id: int) -> None:
         """Close at Lua's request (Lua already knows: no disconnect event)."""

@@ -26,7 +26,7 @@ class StepRule:
     kind: str
     actor: str  # "client", "backend", "roster", "muc_auth", "rest_callback" or ""
     extra_keys: tuple[str, ...] = ("timeout",)
-    value: str = "any"  # what the action's value must be: none | any | ...
+    value: str = "none"  # what the action's value must be: a key of VALUE_CHECKS
     usage: str = ""
 
 
@@ -236,9 +236,15 @@ class StepParser:
             )
         if not found["path"].startswith("/"):
             raise self.doc.error(path, f"the HTTP path must start with '/': {found['path']!r}")
-        request = value if value is not None else {}
-        if not isinstance(request, dict):
+        request = dict(value) if value is not None else {}
+        if not isinstance(value, (dict, type(None))):
             raise self.doc.error(path, "expected a mapping {json|xml|body, headers, auth, ...}")
+        expect_path = path[:-1] + ("expect",)
+        if "expect" in request:  # indented under the request: take it, it is unambiguous
+            if "expect" in extras:
+                raise self.doc.error(path + ("expect",), "expect is given twice")
+            extras = {**extras, "expect": request.pop("expect")}
+            expect_path = path + ("expect",)
         self._only_keys(request, REQUEST_KEYS, path)
         if sum(key in request for key in ("json", "xml", "body")) > 1:
             raise self.doc.error(path, "give at most one of json, xml, body")
@@ -248,7 +254,6 @@ class StepParser:
         if "xml" in request:
             self._xml(request["xml"], path + ("xml",), client_ns=False)
         expect = extras.get("expect") or {}
-        expect_path = path[:-1] + ("expect",)
         if not isinstance(expect, dict):
             raise self.doc.error(
                 expect_path, "expect must be a mapping {status, headers, json, ...}"
@@ -303,9 +308,6 @@ class StepParser:
     def _wait(self, step, found, value, extras, path) -> None:
         step.params["seconds"] = self._seconds(value, path)
 
-    def _any(self, step, found, value, extras, path) -> None:
-        step.params["value"] = value
-
     # helpers ----------------------------------------------------------------------------
 
     def _only_keys(self, mapping: dict, allowed: tuple[str, ...], path: Path) -> None:
@@ -348,7 +350,6 @@ VALUE_CHECKS: dict[str, Callable[..., None]] = {
     "pair": StepParser._pair,
     "fault": StepParser._fault,
     "seconds": StepParser._wait,
-    "any": StepParser._any,
 }
 
 

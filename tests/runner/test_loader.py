@@ -127,3 +127,13 @@ def test_discovery_skips_yaml_that_is_not_a_scenario(tmp_path, scenario_file):
     )
     found = discover([str(tmp_path / "scenarios")])
     assert [f.rsplit("/", 1)[-1] for f in found] == ["a.yaml", "b.scs"]
+
+
+def test_expect_may_also_sit_under_the_request(scenario_file):
+    path = scenario_file(
+        "nested.yaml",
+        VALID.replace("      json: [john]\n    expect:", "      json: [john]\n      expect:"),
+    )
+    step = load_scenario(path).steps[3]
+    assert step.params["expect"] == {"status": 200, "json": {"status": "ok"}}
+    assert step.params["request"] == {"json": ["john"]}

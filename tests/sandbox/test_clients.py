@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from harness.profile import Profile, VirtualHostProfile
@@ -99,3 +101,13 @@ def test_modules_enabled_in_the_profile_load_at_start(tmp_path):
             " do t[#t+1] = name end return t"
         )
         assert "probe_events" in loaded and "roster" in loaded and "ping" not in loaded
+
+
+def test_file_storage_works_in_the_sandboxs_own_data_directory():
+    with Sandbox(Profile(options={"default_storage": "internal"})) as box:
+        box.create_user("john", "localhost", "pw")
+        john = box.connect("john@localhost", "pw")
+        john.send('<iq type="get" id="r1"><query xmlns="jabber:iq:roster"/></iq>')
+        assert john.receive().get("type") == "result"
+        data_dir = box.lua_eval("return prosody.paths.data")
+        assert os.path.isdir(os.path.join(data_dir, "localhost", "accounts"))

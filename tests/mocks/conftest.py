@@ -1,1 +1,0 @@
-pytest_plugins = ["mock_backends.pytest_fixtures"]
