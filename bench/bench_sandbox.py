@@ -12,6 +12,7 @@ when it is available, and prints the ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -75,13 +76,18 @@ def run_once(target_name: str, scenario: Callable[[Target], None]) -> float:
     return time.perf_counter() - started
 
 
-def measure(target_name: str, scenario: Callable[[Target], None], seconds: float) -> list[float]:
+def measure(
+    target_name: str, scenario: Callable[[Target], None], seconds: float
+) -> tuple[list[float], float]:
+    """Wall time of each run, and this process' CPU seconds per run (all threads, spare
+    boots included): on a busy machine the CPU figure says what an idle one would do."""
     run_once(target_name, scenario)  # warm caches (compiled Lua, imports)
     times: list[float] = []
+    cpu_started = time.process_time()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(times) < 3:
         times.append(run_once(target_name, scenario))
-    return times
+    return times, (time.process_time() - cpu_started) / len(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,15 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prosody", action="store_true", help="also time real Prosody")
     args = parser.parse_args(argv)
 
-    print(f"{'scenario':32} {'sandbox/s':>10} {'median ms':>10}", end="")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"{'scenario':30} {'sandbox/s':>10} {'median ms':>10} {'CPU ms':>7}", end="")
     print(f" {'prosody/s':>10} {'ratio':>7}" if args.prosody else "")
     for name, scenario in SCENARIOS.items():
-        times = measure("sandbox", scenario, args.seconds)
+        times, cpu = measure("sandbox", scenario, args.seconds)
         rate = len(times) / sum(times)
-        print(f"{name:32} {rate:10.1f} {statistics.median(times) * 1000:10.2f}", end="")
+        median = statistics.median(times) * 1000
+        print(f"{name:30} {rate:10.1f} {median:10.2f} {cpu * 1000:7.2f}", end="")
         if args.prosody:
             try:
-                real = measure("prosody", scenario, args.seconds)
+                real, _cpu = measure("prosody", scenario, args.seconds)
             except Exception as exc:  # report, keep measuring the others
                 print(f" {'n/a':>10}  ({type(exc).__name__}: {exc})")
                 continue

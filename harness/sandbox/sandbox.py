@@ -268,6 +268,11 @@ class Sandbox:
             "http_interfaces": ["127.0.0.1"],
             "http_ports": [self.http_port],
             "https_ports": [],
+            # Nothing else listens: clients and components are connected in process.
+            "c2s_ports": [],
+            "c2s_direct_tls_ports": [],
+            "s2s_ports": [],
+            "component_ports": [],
             "data_path": self._data_dir,
             **profile.options,
         }
@@ -512,8 +517,18 @@ class _Bridge:
         self._sandbox = sandbox
         self.log = sandbox._on_log
 
-    FUNCTIONS = ("log", "metadata_get", "metadata_put", "listen", "connect", "sock_write",
-                 "sock_close", "c2s_output", "c2s_closed", "shutdown_requested")
+    FUNCTIONS = (
+        "log",
+        "metadata_get",
+        "metadata_put",
+        "listen",
+        "connect",
+        "sock_write",
+        "sock_close",
+        "c2s_output",
+        "c2s_closed",
+        "shutdown_requested",
+    )
 
     def as_lua_table(self, runtime):
         """The functions Lua may call, each one Python object held for the sandbox's life:
@@ -539,9 +554,11 @@ class _Bridge:
     def listen(self, interface: bytes, port: int):
         return self._sandbox._hub.listen(convert.text(interface), int(port))
 
-    def connect(self, host: bytes, port, tls: bool, servername: bytes | None):
+    def connect(self, host: bytes, port, tls: bool, servername: bytes | None, insecure: bool):
         name = convert.text(servername) if servername else None
-        return self._sandbox._hub.connect(convert.text(host), int(port), bool(tls), name)
+        return self._sandbox._hub.connect(
+            convert.text(host), int(port), bool(tls), name, bool(insecure)
+        )
 
     def sock_write(self, conn_id: int, data: bytes) -> None:
         self._sandbox._hub.write(conn_id, data)

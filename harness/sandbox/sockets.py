@@ -64,22 +64,35 @@ class SocketHub:
         self._register(sock, ("accept", server_id))
         return server_id
 
-    def connect(self, host: str, port: int, tls: bool, servername: str | None) -> int:
+    def connect(
+        self, host: str, port: int, tls: bool, servername: str | None, insecure: bool = False
+    ) -> int:
         conn_id = next(self._ids)
         self._outgoing.add(conn_id)
         threading.Thread(
             target=self._connect,
-            args=(conn_id, host, port, tls, servername),
+            args=(conn_id, host, port, tls, servername, insecure),
             name=f"sandbox-connect-{conn_id}",
             daemon=True,
         ).start()
         return conn_id
 
-    def _connect(self, conn_id: int, host: str, port: int, tls: bool, servername: str | None):
+    def _connect(
+        self,
+        conn_id: int,
+        host: str,
+        port: int,
+        tls: bool,
+        servername: str | None,
+        insecure: bool,
+    ) -> None:
         try:
             sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
             if tls:
                 context = ssl.create_default_context()
+                if insecure:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
                 sock = context.wrap_socket(sock, server_hostname=servername or host)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
@@ -213,6 +226,9 @@ class SocketHub:
     def _read(self, sock: socket.socket, conn_id: int) -> None:
         try:
             data = sock.recv(65536)
+            # TLS may hold decrypted bytes that select() cannot see.
+            while data and isinstance(sock, ssl.SSLSocket) and sock.pending():
+                data += sock.recv(sock.pending())
         except (BlockingIOError, ssl.SSLWantReadError):
             return
         except OSError as exc:

@@ -31,8 +31,10 @@ return function (server)
 			if listeners.onfail then listeners.onfail(data, target_resolver.last_error or "unable to resolve service"); end
 			return;
 		end
+		-- net.http marks a request insecure (no certificate check) on its request object.
+		local insecure = type(data) == "table" and data.insecure or nil;
 		local conn = server.addclient(host, port, pending_listener, options.pattern or "*a",
-			options.sslctx, nil, { servername = host });
+			options.sslctx, nil, { servername = host, insecure = insecure });
 		pending[conn] = { listeners = assert(listeners), data = data };
 	end
 

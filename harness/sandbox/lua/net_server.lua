@@ -137,7 +137,8 @@ return function (bridge, clock)
 	end
 
 	function server.addclient(host, port, listener, pattern, sslctx, typ, extra) --luacheck: ignore 212
-		local id = bridge.connect(host, port, sslctx and true or false, extra and extra.servername or nil);
+		local id = bridge.connect(host, port, sslctx and true or false,
+			extra and extra.servername or nil, extra and extra.insecure or false);
 		return new_conn(id, listener, host, port, nil, nil);
 	end
 

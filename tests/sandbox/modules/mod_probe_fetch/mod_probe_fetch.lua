@@ -14,7 +14,7 @@ module:hook("probe/fetch", function (event)
 		results.order = order;
 	end);
 	table.insert(order, "after request");
-	http.request(event.url.."?form=promise"):next(function (response)
+	http.request(event.url.."?form=promise", { insecure = event.insecure }):next(function (response)
 		results.promise = { body = response.body; code = response.code };
 	end, function (err)
 		results.promise = { error = tostring(err) };
