@@ -27,7 +27,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from harness.profile import Profile
-from harness.prosody_config import DEFAULT_GLOBAL_OPTIONS, host_modules
+from harness.prosody_config import (
+    DEFAULT_GLOBAL_OPTIONS,
+    HARNESS_OWNED_OPTIONS,
+    host_modules,
+)
 from harness.sandbox import convert
 from harness.sandbox.client import SandboxClient
 from harness.sandbox.lua_runtime import LUA_DIR, new_runtime
@@ -48,16 +52,11 @@ SANDBOX_GLOBAL_OPTIONS: dict[str, Any] = {
     # raises on unknown users), but with the fewest PBKDF2 rounds util.sasl accepts
     # without a warning: 10,000 rounds cost ~3 ms per account and per login.
     "default_iteration_count": 4096,
-    "modules_disabled": list(NOT_IN_SANDBOX),
 }
 
 
 class SandboxLuaError(TargetError):
     """Lua code raised an error; the message carries Lua's traceback (file:line)."""
-
-
-def _lua_error(message: str) -> SandboxLuaError:
-    return SandboxLuaError(message)
 
 
 def _pair(result: Any) -> tuple[Any, Any]:
@@ -219,7 +218,7 @@ class Sandbox:
         if not isinstance(result, tuple):
             result = (result,)
         if not result[0]:
-            raise _lua_error(convert.text(result[1]))
+            raise SandboxLuaError(convert.text(result[1]))
         return result[1] if len(result) == 2 else result[1:] or None
 
     def _run_due_timers(self) -> None:
@@ -242,7 +241,7 @@ class Sandbox:
         with open(boot_path, "rb") as file:
             boot, err = _pair(cached_load(file.read(), b"@" + boot_path.encode()))
         if boot is None:
-            raise _lua_error(convert.text(err))
+            raise SandboxLuaError(convert.text(err))
         settings = convert.to_lua(
             runtime,
             {
@@ -260,11 +259,20 @@ class Sandbox:
 
     def _config(self) -> dict[str, Any]:
         profile = self.profile
+        owned = sorted(set(profile.options) & HARNESS_OWNED_OPTIONS)
+        for name, host in [*profile.hosts.items(), *profile.components.items()]:
+            owned += [f"{o} (on {name})" for o in sorted(set(host.options) & HARNESS_OWNED_OPTIONS)]
+        if owned:
+            raise TargetError(
+                f"{', '.join(owned)}: set by the harness (ports, paths and logging are chosen "
+                "per run), not by a profile"
+            )
         default_host = next(iter(profile.hosts), "localhost")
         global_options = {
             **{k: v for k, v in DEFAULT_GLOBAL_OPTIONS.items() if v is not None},
             **SANDBOX_GLOBAL_OPTIONS,
             "http_default_host": default_host,
+            **profile.options,
             "http_interfaces": ["127.0.0.1"],
             "http_ports": [self.http_port],
             "https_ports": [],
@@ -274,7 +282,7 @@ class Sandbox:
             "s2s_ports": [],
             "component_ports": [],
             "data_path": self._data_dir,
-            **profile.options,
+            "modules_disabled": [*profile.options.get("modules_disabled", []), *NOT_IN_SANDBOX],
         }
         hosts = {}
         for name, host in profile.hosts.items():
@@ -322,7 +330,7 @@ class Sandbox:
         def run():
             chunk, err = _pair(self._runtime.globals().load(code.encode(), b"=sandbox-test"))
             if chunk is None:
-                raise _lua_error(convert.text(err))
+                raise SandboxLuaError(convert.text(err))
             lua_args = [convert.to_lua(self._runtime, a) for a in args]
             return convert.from_lua(self._lua_call(chunk, *lua_args))
 
@@ -552,7 +560,11 @@ class _Bridge:
         _MODULE_METADATA[(path, content)] = dict(metadata.items())
 
     def listen(self, interface: bytes, port: int):
-        return self._sandbox._hub.listen(convert.text(interface), int(port))
+        """A server id, or (nil, reason) as net.server's listen answers."""
+        try:
+            return self._sandbox._hub.listen(convert.text(interface), int(port))
+        except OSError as exc:
+            return None, str(exc).encode()
 
     def connect(self, host: bytes, port, tls: bool, servername: bytes | None, insecure: bool):
         name = convert.text(servername) if servername else None

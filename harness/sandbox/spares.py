@@ -42,6 +42,7 @@ class Spares:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spare: tuple[tuple, Future] | None = None
+        self._last_key: tuple | None = None
         atexit.register(self.discard)
 
     @staticmethod
@@ -75,9 +76,12 @@ class Spares:
         return sandbox
 
     def prepare(self, key: tuple, factory: Callable[[], Sandbox]) -> None:
-        """Boot a sandbox for `key` in the background (one spare at a time)."""
+        """Boot a sandbox for `key` in the background (one spare at a time), once the
+        same key was asked for twice in a row: a run whose profiles all differ would
+        only waste the boots."""
         with self._lock:
-            if self._spare is not None:
+            repeated, self._last_key = key == self._last_key, key
+            if self._spare is not None or not repeated:
                 return
             future: Future = Future()
             self._spare = (key, future)

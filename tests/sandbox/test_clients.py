@@ -111,3 +111,8 @@ def test_file_storage_works_in_the_sandboxs_own_data_directory():
         assert john.receive().get("type") == "result"
         data_dir = box.lua_eval("return prosody.paths.data")
         assert os.path.isdir(os.path.join(data_dir, "localhost", "accounts"))
+
+
+def test_options_the_harness_owns_are_refused_with_a_reason():
+    with pytest.raises(TargetError, match="http_ports: set by the harness"):
+        Sandbox(Profile(options={"http_ports": [5280]})).start()
