@@ -14,7 +14,7 @@ run: setup
 
 ## test: the whole test suite, real Prosody included
 test: setup
-	$(BIN)/pytest -p no:cacheprovider tests
+	$(BIN)/pytest -p no:cacheprovider tests scenarios --target all
 
 ## lint: ruff over the Python code
 lint: setup

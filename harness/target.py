@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import abc
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from xml.etree.ElementTree import Element
 
 from harness.profile import Profile
