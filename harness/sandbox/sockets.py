@@ -86,16 +86,19 @@ class SocketHub:
         servername: str | None,
         insecure: bool,
     ) -> None:
+        raw = None
         try:
-            sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+            raw = sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
             if tls:
                 context = ssl.create_default_context()
                 if insecure:
                     context.check_hostname = False
                     context.verify_mode = ssl.CERT_NONE
-                sock = context.wrap_socket(sock, server_hostname=servername or host)
+                sock = context.wrap_socket(raw, server_hostname=servername or host)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
+            if raw is not None:
+                raw.close()  # at once: the peer may be waiting on this handshake
             self._outgoing.discard(conn_id)
             self._post(self._events["disconnect"], conn_id, str(exc) or "connection failed")
             return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.sandbox import spares
 from harness.sandbox.sandbox import Sandbox
 from harness.target import Client, HttpResponse, LogLine, Target, TargetError
 
@@ -22,30 +21,15 @@ class SandboxTarget(Target):
     def start(self) -> None:
         if self.sandbox is not None:
             raise TargetError("the sandbox target is already started")
-        sandbox = None
-        if spares.enabled():
-            key = spares.SPARES.key(
-                self.profile.key(),
-                self.modules_dir,
-                self.prosody_source,
-                self._new_sandbox().plugin_dirs,
-            )
-            sandbox = spares.SPARES.take(key)
-        if sandbox is None:
-            sandbox = self._new_sandbox()
-            try:
-                sandbox.start()
-            except TargetError as exc:
-                tail = "\n".join(line.raw for line in sandbox.log()[-20:])
-                raise TargetError(f"the sandbox did not start: {exc}\n{tail}") from exc
-        if spares.enabled():
-            spares.SPARES.prepare(key, self._new_sandbox)
+        sandbox = Sandbox(self.profile, self.modules_dir, self.prosody_source, realtime=True)
+        try:
+            sandbox.start()
+        except TargetError as exc:
+            tail = "\n".join(line.raw for line in sandbox.log()[-20:])
+            raise TargetError(f"the sandbox did not start: {exc}\n{tail}") from exc
         # A module that fails to load is logged at error level, not raised: Prosody
         # keeps running in that case too, and the runner fails the scenario on the log.
         self.sandbox = sandbox
-
-    def _new_sandbox(self) -> Sandbox:
-        return Sandbox(self.profile, self.modules_dir, self.prosody_source, realtime=True)
 
     def stop(self) -> None:
         if self.sandbox is not None:
