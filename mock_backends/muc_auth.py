@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask, Response, abort, request
 
-from mock_backends.base import Backend, json_response, request_json
+from mock_backends.base import json_response, request_json
+from mock_backends.rule_list import RuledBackend
 from mock_backends.validation import (
     check_keys,
     expect_bool,
@@ -71,22 +72,18 @@ class AccessRule:
         return {key: value for key, value in asdict(self).items() if value is not None}
 
 
-class MucAuthBackend(Backend):
+class MucAuthBackend(RuledBackend):
     kind = "muc_auth"
+    rule_class = AccessRule
     config_keys = ("default", "rules", "authorization")
 
     def _configure(self, settings: dict[str, Any]) -> None:
-        self._rules: list[AccessRule] = []
         default = expect_mapping(settings.get("default") or {"allowed": True},
                                  "muc_auth backend.default")
         check_keys(default, ("allowed", "error"), "muc_auth backend.default")
         self.set_default(expect_bool(default.get("allowed", True), "default.allowed"),
                          expect_str(default.get("error", ""), "default.error"))
-        rules = settings.get("rules") or []
-        if not isinstance(rules, list):
-            raise ValueError("muc_auth backend.rules: expected a list of rules")
-        for index, rule in enumerate(rules):
-            self._rules.append(AccessRule.from_mapping(rule, f"muc_auth backend.rules[{index}]"))
+        self._configure_rules(settings.get("rules"))
         self.require_authorization(expect_optional_str(settings.get("authorization"),
                                                        "muc_auth backend.authorization"))
 
@@ -96,19 +93,8 @@ class MucAuthBackend(Backend):
                  domain: str | None = None, allowed: bool = True, error: str = "",
                  *, nickname: str | None = None) -> None:
         """Add a rule after the existing ones (the first matching rule decides)."""
-        spec = {"room": room, "user": user, "domain": domain, "nickname": nickname,
-                "allowed": allowed, "error": error}
-        rule = AccessRule.from_mapping({k: v for k, v in spec.items() if v is not None})
-        with self._lock:
-            self._rules.append(rule)
-
-    def clear_rules(self) -> None:
-        with self._lock:
-            self._rules.clear()
-
-    def rules(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [rule.to_dict() for rule in self._rules]
+        self._append_rule({"room": room, "user": user, "domain": domain, "nickname": nickname,
+                           "allowed": allowed, "error": error})
 
     def set_default(self, allowed: bool, error: str = "") -> None:
         """The answer when no rule matches."""
@@ -154,21 +140,7 @@ class MucAuthBackend(Backend):
         app.add_url_rule("/", "decision", self._serve_decision, methods=["GET"])
         app.add_url_rule("/<path:path>", "decision_path", self._serve_decision, methods=["GET"])
 
-        @app.get("/_mock/rules")
-        def get_rules() -> Response:
-            return json_response(self.rules())
-
-        @app.post("/_mock/rules")
-        def post_rule() -> Response:
-            rule = AccessRule.from_mapping(request_json())
-            with self._lock:
-                self._rules.append(rule)
-            return json_response(self.rules(), 201)
-
-        @app.delete("/_mock/rules")
-        def delete_rules() -> Response:
-            self.clear_rules()
-            return json_response([])
+        self._register_rule_routes(app)
 
         @app.get("/_mock/default")
         def get_default() -> Response:

@@ -14,7 +14,8 @@ import requests
 from flask import Flask, Response, abort, request
 
 from harness import stanza as stanza_xml
-from mock_backends.base import Backend, json_response, request_json
+from mock_backends.base import json_response, request_json
+from mock_backends.rule_list import RuledBackend
 from mock_backends.validation import (
     check_keys,
     expect_mapping,
@@ -125,20 +126,15 @@ class ReplyRule:
         return data
 
 
-class RestCallbackBackend(Backend):
+class RestCallbackBackend(RuledBackend):
     kind = "rest_callback"
+    rule_class = ReplyRule
     config_keys = ("rules", "default_status", "accept", "send_timeout")
 
     def _configure(self, settings: dict[str, Any]) -> None:
-        self._rules: list[ReplyRule] = []
         self._received: list[Payload] = []
         self._received_lock = threading.Lock()
-        rules = settings.get("rules") or []
-        if not isinstance(rules, list):
-            raise ValueError("rest_callback backend.rules: expected a list of rules")
-        for index, rule in enumerate(rules):
-            self._rules.append(ReplyRule.from_mapping(rule,
-                                                      f"rest_callback backend.rules[{index}]"))
+        self._configure_rules(settings.get("rules"))
         self.set_default_status(settings.get("default_status", 202))
         self._accept = expect_str(settings.get("accept", DEFAULT_ACCEPT),
                                   "rest_callback backend.accept", allow_empty=False)
@@ -151,18 +147,8 @@ class RestCallbackBackend(Backend):
                        reply: str | dict[str, Any] | None = None,
                        content_type: str | None = None) -> None:
         """Add a rule after the existing ones (the first matching rule decides)."""
-        spec = {"match": match, "status": status, "reply": reply, "content_type": content_type}
-        rule = ReplyRule.from_mapping({k: v for k, v in spec.items() if v is not None})
-        with self._lock:
-            self._rules.append(rule)
-
-    def clear_rules(self) -> None:
-        with self._lock:
-            self._rules.clear()
-
-    def rules(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [rule.to_dict() for rule in self._rules]
+        self._append_rule({"match": match, "status": status, "reply": reply,
+                           "content_type": content_type})
 
     def set_default_status(self, status: int) -> None:
         """The status when no rule matches (202 or 204 accept; 4xx/5xx become errors)."""
@@ -269,21 +255,7 @@ class RestCallbackBackend(Backend):
             app.add_url_rule(rule, "probe" + suffix, self._serve_probe, methods=["OPTIONS"],
                              provide_automatic_options=False)
 
-        @app.get("/_mock/rules")
-        def get_rules() -> Response:
-            return json_response(self.rules())
-
-        @app.post("/_mock/rules")
-        def post_rule() -> Response:
-            rule = ReplyRule.from_mapping(request_json())
-            with self._lock:
-                self._rules.append(rule)
-            return json_response(self.rules(), 201)
-
-        @app.delete("/_mock/rules")
-        def delete_rules() -> Response:
-            self.clear_rules()
-            return json_response([])
+        self._register_rule_routes(app)
 
         @app.put("/_mock/default_status")
         def put_default_status() -> Response:
