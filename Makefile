@@ -16,9 +16,10 @@ run: setup
 test: setup
 	$(BIN)/pytest -p no:cacheprovider tests scenarios --target all
 
-## lint: ruff over the Python code
+## lint: ruff over the Python code, luacheck over the Lua code (config: .luacheckrc)
 lint: setup
 	$(BIN)/ruff check harness mock_backends tests bench
+	luacheck --no-color lua_modules harness/sandbox/lua
 
 ## bench: every benchmark script, printing its figures
 bench: setup

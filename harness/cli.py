@@ -12,7 +12,7 @@ import sys
 
 from harness import __version__
 
-COMMANDS = ("run", "mock", "smoke")
+COMMANDS = ("run", "compare", "mock", "smoke")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,14 +12,16 @@ prosody; `all` makes one test per target), `--modules DIR`, `--no-reuse`.
 
 Fixtures: `prosody_target` (factory: Profile -> started Target, stopped after the test),
 `xmpp_client` (factory: target, jid, password -> connected Client), `harness_target_name`,
-and the mock backends' `mock_backend`, `roster_backend`, `muc_auth_backend`,
-`rest_callback_backend`.
+`sandbox` (a started harness.sandbox.Sandbox for module unit tests, configured by the
+overridable `sandbox_profile` and `sandbox_modules_dir` fixtures), and the mock backends'
+`mock_backend`, `roster_backend`, `muc_auth_backend`, `rest_callback_backend`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -32,6 +34,9 @@ from harness.runner.terminal import failure_text
 from harness.scenario import Scenario, ScenarioError, load_scenario, looks_like_scenario
 from harness.target import Client, Target, TargetError
 from harness.targets import TARGETS, create_target
+
+if TYPE_CHECKING:  # importing the sandbox loads lupa: only when the fixture is used
+    from harness.sandbox import Sandbox
 
 SCENARIO_DIR = "scenarios"
 POOLS = pytest.StashKey[dict[str, ServerPool]]()
@@ -135,8 +140,10 @@ class ScenarioItem(pytest.Item):
         try:
             lease = pool.acquire(self.scenario)
         except TargetError as exc:
-            if self.config.getoption("target") == "all" and pool.servers_started == 0:
-                pytest.skip(f"the {self.target} target is not available here: {exc}")
+            if self.config.getoption("target") == "all":
+                unavailable = pool.unavailable_reason()  # a missing target, not this profile
+                if unavailable is not None:
+                    pytest.skip(f"the {self.target} target is not available here: {unavailable}")
             pytest.fail(f"the {self.target} target did not start: {exc}", pytrace=False)
         result = ScenarioRun(self.scenario, lease.server).run()
         result.target = self.target
@@ -234,3 +241,33 @@ def xmpp_client() -> Iterator[Callable[..., Client]]:
             client.disconnect()
         except Exception:  # noqa: BLE001 - the server may already be gone
             pass
+
+
+@pytest.fixture
+def sandbox_profile() -> Profile:
+    """The Profile the `sandbox` fixture starts. Override this fixture (in a conftest.py or a
+    test module) to enable your module and set its options; the default is the host
+    localhost with the harness' base modules."""
+    return Profile()
+
+
+@pytest.fixture
+def sandbox_modules_dir(pytestconfig: pytest.Config) -> str | None:
+    """Where the `sandbox` fixture finds modules: --modules, else the project's lua_modules/.
+    Override it to test modules kept elsewhere."""
+    return pytestconfig.getoption("modules")
+
+
+@pytest.fixture
+def sandbox(sandbox_profile: Profile, sandbox_modules_dir: str | None) -> Iterator[Sandbox]:
+    """A started harness.sandbox.Sandbox (Prosody's core in process, on a virtual clock)
+    for module unit tests: `load_module`, `fire_event`, `create_user`, `connect`, `http`,
+    `advance`, `log`, `lua_eval`. Stopped after the test; skipped where it cannot load."""
+    try:
+        from harness.sandbox import Sandbox
+    except ImportError as exc:
+        pytest.skip(f"the sandbox is not available here: {exc}")
+    box = Sandbox(sandbox_profile, modules_dir=sandbox_modules_dir)
+    box.start()
+    yield box
+    box.stop()

@@ -17,13 +17,48 @@ from harness.targets import TARGETS
 
 DEFAULT_PATH = "scenarios"
 
+EXAMPLES = """\
+examples:
+  prosody-harness run                              every scenario under scenarios/
+  prosody-harness run scenarios/muc_http_auth      one folder
+  prosody-harness run scenarios/core/message_echo.scs --target prosody
+                                                   one file (YAML or scansion) on real Prosody
+  prosody-harness run -k 'refresh and not presence' -x
+                                                   by words in name, path or tags; stop at the
+                                                   first failure
+  prosody-harness run --target all                 every target; lists scenarios whose
+                                                   verdicts differ between targets
+  prosody-harness run --target prosody --junit junit.xml --json report.json
+                                                   reports for CI (JUnit XML) and scripts (JSON)
+
+  regression-test a module upgrade (same scenarios, old modules against new):
+  prosody-harness run scenarios/muc_http_auth --json old.json
+  prosody-harness run scenarios/muc_http_auth --json new.json --modules ../upgrade/modules
+  prosody-harness compare old.json new.json        names what passed before and fails now
+
+  --modules DIR holds mod_NAME/mod_NAME.lua or mod_NAME.lua files; it replaces lua_modules/.
+
+exit status:
+  0  every scenario passed or was skipped; under --target all a target that is not
+     available here (docker without an engine) is listed with the reason and skipped
+  1  a scenario failed or errored (a target that did not start included), a file is
+     invalid, verdicts differ between targets, -x stopped the run, or nothing was selected
+  2  bad arguments: an unknown option, a path or --modules directory that does not exist,
+     a bad -k expression, or a single --target whose implementation cannot load here
+
+file format: docs/scenario-format.md; the JSON Schema for editors: harness/scenario/schema.json
+"""
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run scenario files (YAML or scansion .scs) against a target",
-        description="Run scenario files or folders (default: scenarios/) and report. The exit "
-        "status is 0 only when every scenario passed or was skipped.",
+        description="Run scenario files or folders (default: scenarios/) on a target and report\n"
+        "each verdict; a failure shows its step and line, expected against received, and\n"
+        "the last lines of the Prosody log.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "paths",

@@ -284,8 +284,21 @@ class ScenarioRun:
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         timeout = step.timeout if step.timeout is not None else HTTP_TIMEOUT
-        response = self.target.http(params["method"], params["path"], headers, body, timeout)
-        check_response(response.status, response.headers, response.body, expect)
+
+        def mismatch() -> StepFailed | None:
+            response = self.target.http(params["method"], params["path"], headers, body, timeout)
+            try:
+                check_response(response.status, response.headers, response.body, expect)
+            except StepFailed as failure:
+                return failure
+            return None
+
+        if "poll" not in params:
+            failure = mismatch()
+            if failure is not None:
+                raise failure
+            return
+        self._poll(params["poll"], mismatch)
 
     def _set_roster(self, step: Step) -> None:
         params = self.value(step.params)
@@ -318,7 +331,7 @@ class ScenarioRun:
     def _received(self, step: Step) -> None:
         backend = self.backends[step.actor or ""]
         expected = self.value(step.params["value"])
-        self._poll(step, lambda: journal_mismatch(expected, backend.journal()))
+        self._poll(_poll_bound(step), lambda: journal_mismatch(expected, backend.journal()))
 
     def _log_contains(self, step: Step) -> None:
         wanted = self.value(step.params["value"])
@@ -336,11 +349,11 @@ class ScenarioRun:
                 "scenario started; see the log below)"
             )
 
-        self._poll(step, mismatch)
+        self._poll(_poll_bound(step), mismatch)
 
-    def _poll(self, step: Step, mismatch: Callable[[], StepFailed | None]) -> None:
-        """Retry `mismatch` until it is None; fail with its last answer at the bound."""
-        deadline = time.monotonic() + (step.timeout if step.timeout is not None else POLL_TIMEOUT)
+    def _poll(self, bound: float, mismatch: Callable[[], StepFailed | None]) -> None:
+        """Retry `mismatch` until it is None; fail with its last answer after `bound` s."""
+        deadline = time.monotonic() + bound
         while True:
             failure = mismatch()
             if failure is None:
@@ -464,6 +477,10 @@ def entry_mismatch(expected: dict[str, Any], entry: dict[str, Any]) -> str | Non
     if "body" in want and str(entry.get("body", "")).strip() != str(want.pop("body")).strip():
         return f"body is {entry.get('body')!r}, expected {expected['body']!r}"
     return matching.json_mismatch(want, entry)
+
+
+def _poll_bound(step: Step) -> float:
+    return step.timeout if step.timeout is not None else POLL_TIMEOUT
 
 
 def _render(line: LogLine) -> str:

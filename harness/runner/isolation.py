@@ -5,8 +5,13 @@ uses: the node of every JID on the profile's hosts and components (accounts, con
 MUC rooms) and the same word standing alone (`rosters: {john: ...}`, `/contacts/john`,
 `json: [john]`). The rename is applied to everything the scenario sends and expects alike,
 so the scenario still reads `john@localhost` while the server sees a fresh `john_s7`.
-Names the profile's options mention (an `admins` list, say) are left alone: the options
-are shared by every scenario on the server. Reports map the names back.
+
+Names the `prosody:` section mentions are left alone: a JID's node (`admins:
+["boss@localhost"]`) or the same word standing alone (`muc_http_auth_enabled_for: [tea]`,
+a map key `{tea: ...}`). The profile is shared by every scenario on the server, so it
+cannot name one scenario's renamed rooms or users; renaming `tea` in the stanzas but not
+in the option would make the scenario test a different room than the one configured.
+Reports map the names back.
 """
 
 from __future__ import annotations
@@ -67,11 +72,24 @@ class Namespace:
 
 
 def local_names(scenario: Scenario) -> set[str]:
+    """The nodes of JIDs on the profile's hosts that the scenario uses, less those the
+    `prosody:` section mentions (as a JID's node or as a word standing alone)."""
     hosts = "|".join(re.escape(h) for h in scenario.host_names())
     jid = re.compile(f"(?<!{_NAME})({_NAME}+)@(?:{hosts})(?![A-Za-z0-9_\\-]|\\.[A-Za-z0-9])")
     texts = [*scenario.users, *(c.jid for c in scenario.clients.values())]
     texts += list(strings([b.config for b in scenario.backends.values()]))
     texts += list(strings([step.params for step in scenario.steps]))
     names = {m[1] for text in texts for m in jid.finditer(text)}
-    fixed = {m[1] for text in strings(scenario.prosody) for m in jid.finditer(text)}
-    return names - fixed
+    return names - profile_names(scenario.prosody, names)
+
+
+def profile_names(prosody: dict[str, Any], names: set[str]) -> set[str]:
+    """Those of `names` that the profile mentions where the renamer would rename them."""
+    if not names:
+        return set()
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    standing_alone = re.compile(f"{_BEFORE}({alternatives}){_AFTER}")
+    found: set[str] = set()
+    for text in strings(prosody):
+        found.update(m[1] for m in standing_alone.finditer(PLACEHOLDER.sub(" ", text)))
+    return found

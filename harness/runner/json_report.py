@@ -15,6 +15,7 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "version": __version__,
         "ok": report.ok,
         "seconds": round(report.seconds, 3),
+        "modules_dir": report.modules_dir,
         "summary": {
             status: report.count(status) for status in ("passed", "failed", "error", "skipped")
         }

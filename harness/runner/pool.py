@@ -15,11 +15,12 @@ import itertools
 import threading
 from dataclasses import dataclass
 
+from harness.profile import Profile
 from harness.runner.backends import reserve_port
 from harness.runner.execute import ServerContext
 from harness.scenario import Scenario, build_profile
 from harness.scenario.placeholders import resolve
-from harness.target import Target
+from harness.target import Target, TargetError
 from harness.targets import create_target
 
 
@@ -39,6 +40,9 @@ class ServerPool:
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self.servers_started = 0
+        self._probe_lock = threading.Lock()
+        self._probed = False
+        self._unavailable: str | None = None
 
     def acquire(self, scenario: Scenario) -> Lease:
         """A started server for `scenario` (TargetError if it cannot start)."""
@@ -54,6 +58,24 @@ class ServerPool:
                 self._all.append(lease)
         lease.server.suffix = suffix
         return lease
+
+    def unavailable_reason(self) -> str | None:
+        """Why this target cannot start any server here (None when it can). Asked after a
+        start failed, to tell a target that is missing (docker without an engine) from a
+        scenario whose own profile does not start: the first is skipped, the second fails.
+        Tried once with the default profile, then remembered."""
+        with self._probe_lock:
+            if self.servers_started or self._probed:
+                return None if self.servers_started else self._unavailable
+            self._probed = True
+            target = create_target(self.target_name, Profile(), self.modules_dir)
+            try:
+                target.start()
+            except Exception as exc:  # noqa: BLE001 - whatever stops it is the reason
+                self._unavailable = str(exc) if isinstance(exc, TargetError) else repr(exc)
+            finally:
+                target.stop()
+            return self._unavailable
 
     def release(self, lease: Lease, healthy: bool = True) -> None:
         """Give a server back: kept for the next scenario with its key, else stopped."""

@@ -45,6 +45,7 @@ class RunReport:
     not_run: int = 0  # left out after -x stopped the run
     servers_started: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    modules_dir: str | None = None  # --modules (None: the project's lua_modules/)
 
     @property
     def ok(self) -> bool:
@@ -121,7 +122,7 @@ class Runner:
         import time
 
         started = time.monotonic()
-        report = RunReport()
+        report = RunReport(modules_dir=self.options.modules_dir)
         for error in loaded.invalid:
             result = ScenarioResult(
                 error.file,
@@ -179,11 +180,13 @@ class Runner:
             lease = pool.acquire(scenario)
         except Exception as exc:  # noqa: BLE001 - any start failure is this scenario's error
             reason = str(exc) if isinstance(exc, TargetError) else f"{type(exc).__name__}: {exc}"
-            if len(self.options.targets) > 1 and pool.servers_started == 0:
+            if len(self.options.targets) > 1:
                 # With several targets, one that cannot start at all (docker without an
                 # engine, say) is reported once as unavailable, not as an error per scenario.
-                self._unusable.setdefault(target, f"it did not start: {reason}")
-                return None
+                unavailable = pool.unavailable_reason()
+                if unavailable is not None:
+                    self._unusable.setdefault(target, f"it did not start: {unavailable}")
+                    return None
             result = ScenarioResult(
                 scenario.name,
                 scenario.file,

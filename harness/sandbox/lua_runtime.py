@@ -32,17 +32,23 @@ _BYTECODE_LOCK = threading.Lock()
 
 # Runs first in every runtime: paths, the bytecode cache and the sandbox's own modules.
 PRELUDE = r"""
-local source_dir, sandbox_dir, lua_path, lua_cpath, cache_get, cache_put, file_get, file_put = ...
+local source_dir, lua_path, lua_cpath, cache_get, cache_put, find_library, file_put = ...
 package.path = source_dir.."/?.lua;"..lua_path
 package.cpath = source_dir.."/?.so;"..lua_cpath
 
--- load() for text, through the shared bytecode cache (keeps debug info for tracebacks).
+-- load() for source text, through the shared bytecode cache (keeps debug info for
+-- tracebacks); it stands in for util.envload's envload.
 -- (An explicit nil env would set _ENV to nil, hence the two forms of load.)
 local function load_in(code, chunkname, mode, env)
 	if env == nil then return load(code, chunkname, mode) end
 	return load(code, chunkname, mode, env)
 end
 local function cached_load(text, chunkname, env)
+	-- Only source files ("@path") are kept: data deserialised through envload is not code
+	-- worth keeping, and would make the cache grow with every stored value.
+	if type(chunkname) ~= "string" or chunkname:sub(1, 1) ~= "@" then
+		return load_in(text, chunkname, nil, env)
+	end
 	local code = cache_get(chunkname, text)
 	if code then return load_in(code, chunkname, "b", env) end
 	local f, err = load_in(text, chunkname, "t", env)
@@ -58,17 +64,11 @@ local function read(path)
 	return text
 end
 
--- Lua files: Prosody's from package.path, the sandbox's as harness.sandbox.NAME.
-table.insert(package.searchers, 2, function (name)
-	local path
-	local own = name:match("^harness%.sandbox%.(.+)$")
-	if own then
-		path = sandbox_dir.."/"..own:gsub("%.", "/")..".lua"
-	else
-		path = package.searchpath(name, package.path)
-	end
+-- Lua files: Prosody's from package.path, the sandbox's as harness.sandbox.NAME. It
+-- takes the place of Lua's own searcher for package.path, which would look again.
+package.searchers[2] = function (name)
+	local path, code = find_library(name)
 	if not path then return nil end
-	local code = file_get(path)
 	if code then return assert(load(code, "@"..path, "b")), path end
 	local text = read(path)
 	if not text then return nil end
@@ -76,7 +76,7 @@ table.insert(package.searchers, 2, function (name)
 	if not f then error(err, 0) end
 	file_put(path, string.dump(f))
 	return f, path
-end)
+end
 
 return cached_load
 """
@@ -110,6 +110,41 @@ def _file_get(path: bytes) -> bytes | None:
     return None
 
 
+class _LibraryFinder:
+    """Where `require` finds a Lua file: the sandbox's own (harness.sandbox.NAME) or the
+    first match on package.path. Lookups are remembered for the process: the path holds
+    installed libraries, which do not come and go while it runs (a found file is still
+    checked against its stamp before its bytecode is used)."""
+
+    def __init__(self, templates: list[str]) -> None:
+        self._templates = templates
+        self._paths: dict[bytes, bytes | None] = {}
+
+    def __call__(self, name: bytes) -> tuple[bytes, bytes | None] | None:
+        try:
+            path = self._paths[name]
+        except KeyError:
+            path = self._paths[name] = self._search(name.decode())
+        if path is None:
+            return None
+        return path, _file_get(path)
+
+    def _search(self, name: str) -> bytes | None:
+        if name.startswith(OWN_PREFIX):
+            candidates = [f"{LUA_DIR}/{name[len(OWN_PREFIX):].replace('.', '/')}.lua"]
+        else:
+            relative = name.replace(".", "/")
+            candidates = [template.replace("?", relative) for template in self._templates]
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                return candidate.encode()
+        return None
+
+
+OWN_PREFIX = "harness.sandbox."
+_FINDERS: dict[str, _LibraryFinder] = {}
+
+
 def _file_put(path: bytes, code: bytes) -> None:
     stamp = _stamp(path)
     if stamp:
@@ -119,16 +154,18 @@ def _file_put(path: bytes, code: bytes) -> None:
 
 def new_runtime(source_dir: str):
     """(runtime, cached_load): a Lua state whose require finds Prosody's libraries."""
+    finder = _FINDERS.get(source_dir)
+    if finder is None:
+        finder = _FINDERS[source_dir] = _LibraryFinder([f"{source_dir}/?.lua", *LUA_PATHS])
     runtime = lupa.LuaRuntime(encoding=None, unpack_returned_tuples=True)
     prelude = runtime.eval(f"function(...) {PRELUDE} end")
     cached_load = prelude(
         source_dir.encode(),
-        LUA_DIR.encode(),
         ";".join(LUA_PATHS).encode(),
         ";".join(LUA_CPATHS).encode(),
         _cache_get,
         _cache_put,
-        _file_get,
+        finder,
         _file_put,
     )
     return runtime, cached_load

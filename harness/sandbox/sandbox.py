@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import os
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -32,7 +33,7 @@ from harness.prosody_config import (
     HARNESS_OWNED_OPTIONS,
     host_modules,
 )
-from harness.sandbox import convert
+from harness.sandbox import convert, plugin_files
 from harness.sandbox.client import SandboxClient
 from harness.sandbox.lua_runtime import LUA_DIR, new_runtime
 from harness.sandbox.prosody_source import find_source_dir, version
@@ -524,9 +525,12 @@ class _Bridge:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self.log = sandbox._on_log
+        # As pluginloader spells them: one trailing slash, repeated slashes coalesced.
+        self._plugin_dirs = [re.sub("/+", "/", d + "/") for d in sandbox.plugin_dirs]
 
     FUNCTIONS = (
         "log",
+        "plugin_files",
         "metadata_get",
         "metadata_put",
         "listen",
@@ -546,6 +550,10 @@ class _Bridge:
         for name, function in zip(self.FUNCTIONS, self._functions, strict=True):
             table[name.encode()] = function
         return table
+
+    def plugin_files(self, *names: bytes) -> tuple[bytes, ...]:
+        found = plugin_files.existing(self._plugin_dirs, [convert.text(n) for n in names])
+        return tuple(path.encode() for path in found)
 
     def metadata_get(self, path: bytes, content: bytes):
         found = _MODULE_METADATA.get((path, content))

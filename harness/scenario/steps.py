@@ -54,7 +54,7 @@ RULES = (
         r"http (?P<method>[A-Za-z]+) (?P<path>\S+)",
         "http",
         "",
-        ("expect", "timeout"),
+        ("expect", "timeout", "poll"),
         "request",
         "http METHOD /path: {json|xml|body, headers, auth, content_type}",
     ),
@@ -262,6 +262,8 @@ class StepParser:
         if "xml" in expect:
             self._xml(expect["xml"], expect_path + ("xml",), client_ns=False)
         step.params.update(method=method, path=found["path"], request=request, expect=expect)
+        if "poll" in extras:  # repeat the request until `expect` holds, within this bound
+            step.params["poll"] = self._seconds(extras["poll"], path[:-1] + ("poll",))
 
     def _mapping(self, step, found, value, extras, path) -> None:
         if not isinstance(value, dict):

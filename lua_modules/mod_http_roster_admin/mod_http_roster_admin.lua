@@ -31,11 +31,17 @@ end
 
 module:depends("http");
 
--- util.json marks decoded arrays with a metatable; objects have none.
+-- util.json tells decoded arrays from objects by their metatable (0.12 marks arrays and
+-- leaves objects bare). Probing both at load keeps the checks right whatever marks a
+-- Prosody version uses.
 local json_array_mt = getmetatable(json.decode("[]"));
+local json_object_mt = getmetatable(json.decode("{}"));
+if json_array_mt == json_object_mt then
+	error("this Prosody's util.json does not tell JSON arrays from objects");
+end
 
 local function is_json_object(value)
-	return type(value) == "table" and getmetatable(value) == nil;
+	return type(value) == "table" and getmetatable(value) == json_object_mt;
 end
 
 local function is_json_array(value)
@@ -179,7 +185,12 @@ end
 
 --- Bounded concurrency: at most max_concurrent requests to the web application
 
+-- Fetches wait in a double-ended queue (queue[queue_head .. queue_tail]): refreshes join
+-- at the back, logins at the front, so a client waiting for its roster is not stuck
+-- behind a refresh of thousands of users.
 local running, queue, queue_head, queue_tail = 0, {}, 1, 0;
+-- Fetches are numbered as they start, so that a later number means fresher data.
+local last_fetch_seq = 0;
 
 local function start_next_queued()
 	if running >= max_concurrent or queue_head > queue_tail then return; end
@@ -190,15 +201,26 @@ local function start_next_queued()
 	start();
 end
 
-local function fetch_roster(username)
+-- Resolves to { items = roster items, seq = the fetch's number }.
+local function fetch_roster(username, urgent)
 	return promise.new(function (resolve, reject)
-		queue_tail = queue_tail + 1;
-		queue[queue_tail] = function ()
-			request_roster(username):next(resolve, reject):finally(function ()
+		local function start()
+			last_fetch_seq = last_fetch_seq + 1;
+			local seq = last_fetch_seq;
+			request_roster(username):next(function (items)
+				resolve({ items = items, seq = seq });
+			end, reject):finally(function ()
 				running = running - 1;
 				start_next_queued();
 			end);
-		end;
+		end
+		if urgent then
+			queue_head = queue_head - 1;
+			queue[queue_head] = start;
+		else
+			queue_tail = queue_tail + 1;
+			queue[queue_tail] = start;
+		end
 		start_next_queued();
 	end);
 end
@@ -209,7 +231,6 @@ end
 -- `loaded`, the sequence number of the fetch last applied (nil until one is);
 -- `loading`, the promise of the fetch a login or roster request is waiting for.
 local online = {};
-local last_fetch_seq = 0;
 
 local function user_state(username)
 	local state = online[username];
@@ -288,16 +309,14 @@ local function apply_roster(username, state, items)
 end
 
 -- Fetch a user's roster and apply it if the user is still online and no fetch
--- started later has been applied already. Resolves to true, rejects with the
--- fetch error.
-local function fetch_and_apply(username)
-	last_fetch_seq = last_fetch_seq + 1;
-	local seq = last_fetch_seq;
-	return fetch_roster(username):next(function (items)
+-- that started later has been applied already. Resolves to true, rejects with the
+-- fetch error. `urgent` (a client is waiting) puts the fetch at the front of the queue.
+local function fetch_and_apply(username, urgent)
+	return fetch_roster(username, urgent):next(function (fetched)
 		local state = online[username];
-		if state and seq > (state.loaded or state.since) then
-			apply_roster(username, state, items);
-			state.loaded = seq;
+		if state and fetched.seq > (state.loaded or state.since) then
+			apply_roster(username, state, fetched.items);
+			state.loaded = fetched.seq;
 		end
 		return true;
 	end);
@@ -306,7 +325,7 @@ end
 -- The fetch that logins and roster requests share while it is in flight.
 local function load_roster(username, state)
 	if not state.loading then
-		local loading = fetch_and_apply(username);
+		local loading = fetch_and_apply(username, true);
 		state.loading = loading;
 		loading:catch(function (err)
 			module:log("warn", "Could not load the roster of %s: %s", username, as_fetch_error(err).text);
@@ -422,8 +441,10 @@ end
 local function refresh_summary(usernames)
 	local seen, refreshes = {}, {};
 	for _, username in ipairs(usernames) do
-		if not seen[username] then
-			seen[username] = true;
+		-- "John" and "john" are one user: compare the names Prosody would store.
+		local key = nodeprep(username) or username;
+		if not seen[key] then
+			seen[key] = true;
 			refreshes[#refreshes + 1] = refresh_user(username);
 		end
 	end

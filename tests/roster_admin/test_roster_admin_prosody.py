@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -96,6 +97,55 @@ def test_refresh_runs_at_most_the_configured_number_of_fetches_at_once(
     assert len(arrivals) == 6
     for first, third in zip(arrivals, arrivals[2:], strict=False):
         assert third - first >= latency - 0.05, "a third fetch began while two were running"
+    assert not problems(server.log())
+
+
+def test_a_login_does_not_wait_behind_a_large_refresh(
+    start_server: StartServer, roster_app: RosterBackend
+) -> None:
+    server = start_server(http_roster_concurrency=1)
+    names = [f"user{i}" for i in range(4)]
+    connect_users(server, names)
+    wait_for_fetches(roster_app, len(names))
+    roster_app.clear_journal()
+    latency = 0.5
+    roster_app.add_fault(path="/contacts/user*", latency=latency)
+    roster_app.set_roster("late", {"marie@localhost": {"name": "Marie"}})
+
+    answers: list[Any] = []
+    refresh = threading.Thread(target=lambda: answers.append(server.http(
+        "POST", "/roster_admin/refresh", body=json.dumps(names).encode(), timeout=10)))
+    refresh.start()
+    wait_for_fetches(roster_app, 1)  # the refresh is under way, three fetches queued
+    started = time.monotonic()
+    (late,) = connect_users(server, ["late"])
+    late.send(ROSTER_GET.format(id="r1"))
+    reply = late.receive(lambda el: el.get("id") == "r1", timeout=5)
+    waited = time.monotonic() - started
+    refresh.join(timeout=10)
+
+    assert reply.get("type") == "result"
+    assert [item.get("jid") for item in reply.iter("{jabber:iq:roster}item")] == \
+        ["marie@localhost"]
+    # Behind the queued refresh fetches it would wait about 4 x latency; ahead of them,
+    # only for the one fetch already running.
+    assert waited < 2 * latency, f"the login waited {waited:.2f} s"
+    assert answers and answers[0].json()["updated"] == 4
+    assert not problems(server.log())
+
+
+def test_a_refresh_counts_and_fetches_each_user_once_whatever_the_case(
+    start_server: StartServer, roster_app: RosterBackend
+) -> None:
+    server = start_server()
+    connect_users(server, ["john"])
+    wait_for_fetches(roster_app, 1)
+    roster_app.clear_journal()
+    response = server.http("POST", "/roster_admin/refresh",
+                           body=json.dumps(["john", "John", "JOHN"]).encode())
+    assert response.status == 200, response.text()
+    assert response.json()["updated"] == 1
+    assert [entry["path"] for entry in roster_app.journal()] == ["/contacts/john"]
     assert not problems(server.log())
 
 

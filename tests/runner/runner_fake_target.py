@@ -6,6 +6,7 @@ an empty roster, and serves a few HTTP paths that let tests drive the runner:
   /roster/USER       fetches USER's roster from the profile's http_roster_url (real HTTP)
   /log-error         writes an error line to the log
   /unsupported       raises Unsupported
+  /count             the number of times it was asked, as text (for polling)
 Every instance is recorded in FakeTarget.instances so tests can count server starts.
 """
 
@@ -84,9 +85,12 @@ class FakeTarget(Target):
         self.lines: list[LogLine] = []
         self.running = False
         self.counter = 0
+        self.counted = 0
         FakeTarget.instances.append(self)
 
     def start(self) -> None:
+        if self.profile.options.get("fake_refuse_start"):  # a profile that cannot start
+            raise TargetError("fake_refuse_start is set")
         self.running = True
         self._log("info", "general", "server started")
 
@@ -149,6 +153,9 @@ class FakeTarget(Target):
             return HttpResponse(200, {}, b"")
         if path == "/unsupported":
             raise Unsupported("the fake target has no such thing")
+        if path == "/count":
+            self.counted += 1
+            return HttpResponse(200, {}, str(self.counted).encode())
         return HttpResponse(404, {"content-type": "text/plain"}, b"not found")
 
     @property

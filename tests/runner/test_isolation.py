@@ -68,3 +68,36 @@ def test_undo_gives_back_the_names_as_written(scenario_file):
 def test_an_empty_suffix_changes_nothing(scenario_file):
     scenario = load_scenario(scenario_file("s.yaml", SCENARIO))
     assert Namespace.for_scenario(scenario, "").apply("john@localhost") == "john@localhost"
+
+
+ROOM_OPTIONS = """\
+name: rooms named by an option
+prosody:
+  components:
+    rooms.localhost:
+      module: muc
+      options:
+        auth_url: "${web.url}/tea"
+        enabled_for: [tea]
+        per_host: {localhost: [board], tea-time: [x]}
+backends:
+  web: {kind: muc_auth}
+clients:
+  alice: {jid: alice@localhost, password: pw}
+steps:
+  - alice sends: <presence to="tea@rooms.localhost/A"/>
+  - alice sends: <presence to="board@rooms.localhost/A"/>
+  - alice sends: <presence to="coffee@rooms.localhost/A"/>
+  - alice sends: <presence to="time@rooms.localhost/A"/>
+"""
+
+
+def test_names_the_options_mention_as_bare_words_are_shared_not_renamed(scenario_file):
+    scenario = load_scenario(scenario_file("rooms.yaml", ROOM_OPTIONS))
+    ns = Namespace.for_scenario(scenario, "_s4")
+    # tea and board are in option lists; "tea" in a URL path counts too. "time" only
+    # appears inside the longer word tea-time, so it is still the scenario's own.
+    assert ns.names == {"alice", "coffee", "time"}
+    assert ns.apply("tea@rooms.localhost/A") == "tea@rooms.localhost/A"
+    assert ns.apply("board@rooms.localhost") == "board@rooms.localhost"
+    assert ns.apply("coffee@rooms.localhost") == "coffee_s4@rooms.localhost"

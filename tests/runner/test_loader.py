@@ -73,6 +73,12 @@ def test_a_valid_scenario_loads_with_its_steps_and_lines(scenario_file):
         (("      within: 0.1", "      within: forever"), 21, "expected a number of seconds"),
         (("  john: {jid: john@localhost", "  john: {jid: john"), 10, "not a bare JID"),
         (("name: refresh pushes a contact", "name: [unclosed"), 2, "not valid YAML"),
+        (("    timeout: 3", "    poll: 3"), 15, "unknown key 'poll'"),  # http steps only
+        (
+            ("json: {status: ok}}", "json: {status: ok}}\n    poll: soon"),
+            19,
+            "expected a number of seconds, got 'soon'",
+        ),
         (
             ("  - wait: 0.1", "  - roster decides: {allowed: true}"),
             22,

@@ -295,3 +295,43 @@ def test_with_several_targets_one_that_cannot_start_is_reported_once_as_unavaila
     assert [(r.target, r.status) for r in report.results] == [("fake", PASSED)] * 2
     assert report.unavailable == {"fake_broken": "it did not start: no engine here"}
     assert report.ok and not report.disagreements
+
+
+def test_with_several_targets_a_profile_that_does_not_start_fails_its_scenario_only(
+    fake_target, scenario_file, monkeypatch
+):
+    # The target itself works (a default server starts), so this is the scenario's own
+    # failure, not a missing target: it must not hide the target's other results.
+    from harness import targets
+
+    monkeypatch.setitem(targets.TARGETS, "fake_strict", "runner_fake_target:StrictFakeTarget")
+    refused = chat("refused").replace(
+        "tags:", "prosody: {global: {fake_refuse_start: true}}\ntags:"
+    )
+    paths = [scenario_file("a_refused.yaml", refused), scenario_file("b_ok.yaml", chat("ok"))]
+    report = run(paths, targets=("fake", "fake_strict"), workers=1)
+    assert sorted((r.name, r.target, r.status) for r in report.results) == [
+        ("ok", "fake", PASSED),
+        ("ok", "fake_strict", PASSED),
+        ("refused", "fake", "error"),
+        ("refused", "fake_strict", "error"),
+    ]
+    assert "fake_refuse_start is set" in report.results[0].message
+    assert not report.unavailable and not report.ok
+
+
+def test_an_http_step_with_poll_repeats_until_the_expectation_holds(fake_target, scenario_file):
+    steps = """\
+        name: {name}
+        steps:
+          - http GET /count:
+            expect: {{body: "{wanted}"}}
+            poll: {poll}
+        """
+    ok = scenario_file("ok.yaml", steps.format(name="ok", wanted=3, poll=2))
+    late = scenario_file("late.yaml", steps.format(name="late", wanted=10**6, poll=0.2))
+    report = run([ok, late], reuse=False)
+    results = {r.name: r for r in report.results}
+    assert results["ok"].status == PASSED
+    assert results["late"].status == FAILED and results["late"].message == "HTTP body differs"
+    assert 0.2 <= results["late"].duration < 1.5  # bounded by poll:

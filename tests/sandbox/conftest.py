@@ -1,4 +1,5 @@
-"""Fixtures for the sandbox's own tests: a started Sandbox over the probe modules."""
+"""Fixtures for the sandbox's own tests: the plugin's `sandbox` fixture, over the probe
+modules with the probe options."""
 
 from __future__ import annotations
 
@@ -7,21 +8,21 @@ import os
 import pytest
 
 from harness.profile import DEFAULT_HOST, Profile, VirtualHostProfile
-from harness.sandbox import Sandbox
 
 PROBE_MODULES = os.path.join(os.path.dirname(__file__), "modules")
 
 
 @pytest.fixture
-def sandbox():
-    profile = Profile(
+def sandbox_profile():
+    return Profile(
         hosts={DEFAULT_HOST: VirtualHostProfile(DEFAULT_HOST, options={"probe_global": "host"})},
         options={"probe_global": "global", "probe_inherited": ["a", "b"]},
     )
-    box = Sandbox(profile, modules_dir=PROBE_MODULES)
-    box.start()
-    yield box
-    box.stop()
+
+
+@pytest.fixture
+def sandbox_modules_dir():
+    return PROBE_MODULES
 
 
 @pytest.fixture

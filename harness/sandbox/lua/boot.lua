@@ -48,10 +48,14 @@ _G.CFG_PLUGINDIR = table.concat(settings.plugin_dirs, ";");
 local logger = require "util.logger";
 local format = require "util.format".format;
 local events = require "util.events";
-logger.add_simple_sink(function (source, level, message, ...)
-	local ok, text = pcall(format, message, ...);
-	bridge.log(source, level, ok and text or tostring(message));
-end);
+-- Formatted once, as loggingmanager's sinks do (add_simple_sink would format already,
+-- and a second pass would read "%40" in a logged URL as a format specifier).
+local function capture_log(source, level, message, ...)
+	bridge.log(source, level, format(message, ...));
+end
+for _, level in ipairs({ "debug", "info", "warn", "error" }) do
+	logger.add_level_sink(level, capture_log);
+end
 
 local prosody = {
 	events = events.new(),
@@ -93,6 +97,30 @@ do
 			end
 		end
 		return init(options);
+	end
+
+	-- Prosody's load_file opens every candidate name in every plugin directory in
+	-- turn; here Python names the candidates that exist (same order), and only those
+	-- are opened and read as load_file would.
+	local methods = getmetatable(pluginloader.init()).__index;
+	function methods:load_file(names)
+		local load_filter_cb = self._options.load_filter_cb;
+		for _, path in ipairs({ bridge.plugin_files(table.unpack(names)) }) do
+			local file = io.open(path);
+			if file then
+				local content = file:read("*a");
+				file:close();
+				local metadata;
+				if load_filter_cb then
+					path, content, metadata = load_filter_cb(path, content);
+				end
+				if content and path then
+					return content, path, metadata;
+				end
+			end
+		end
+		local last_dir = settings.plugin_dirs[#settings.plugin_dirs]:gsub("/*$", "/");
+		return nil, last_dir..names[#names]..": No such file or directory";
 	end
 end
 
@@ -150,12 +178,12 @@ function sandbox.start()
 	prosody.events.fire_event("server-started");
 end
 
+-- Shuts down as Prosody's util.startup does: hosts stay active and modules loaded
+-- (no unload hooks run), mod_c2s closes the sessions on server-stopping.
 function sandbox.stop()
 	prosody.events.fire_event("server-stopping", { reason = "sandbox stopped" });
-	for host in pairs(prosody.hosts) do
-		require "core.hostmanager".deactivate(host, { condition = "system-shutdown" });
-	end
 	prosody.events.fire_event("server-cleanup");
+	prosody.events.fire_event("server-stopped");
 	server.closeall();
 end
 

@@ -120,6 +120,16 @@ local function login(id, username, password, resource)
 end
 
 sandbox.c2s_login[module.host] = login;
+
+-- As mod_c2s does when the server stops: every session of this host is closed.
+module:hook_global("server-stopping", function (event)
+	for _, session in pairs(sessions) do
+		if session.host == module.host then
+			session:close({ condition = "system-shutdown", text = event.reason });
+		end
+	end
+end);
+
 function module.unload()
 	sandbox.c2s_login[module.host] = nil;
 end
