@@ -20,7 +20,6 @@ import itertools
 import logging
 import ssl
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
@@ -28,7 +27,8 @@ from xml.etree.ElementTree import Element
 import slixmpp
 
 from harness import stanza as stanza_xml
-from harness.target import Client, ReceiveTimeout, TargetError
+from harness.stanza_queue import StanzaQueue
+from harness.target import Client, TargetError
 
 T = TypeVar("T")
 
@@ -99,8 +99,7 @@ class XmppClient(Client):
 
     def __init__(self, xmpp: slixmpp.ClientXMPP) -> None:
         self._xmpp = xmpp
-        self._received: list[Element] = []
-        self._arrived = threading.Condition()
+        self._received = StanzaQueue(lambda: self.jid, lambda: not self.connected)
         self._collecting = False
         self._closed = False
         self.jid = ""
@@ -185,10 +184,7 @@ class XmppClient(Client):
     def _capture(self, stanza: Any) -> Any:
         """slixmpp 'in' filter: keep a copy of every stanza once the session runs."""
         if self._collecting:
-            element = copy.deepcopy(stanza.xml)
-            with self._arrived:
-                self._received.append(element)
-                self._arrived.notify_all()
+            self._received.put(copy.deepcopy(stanza.xml))
         return stanza
 
     # -- the Client interface ---------------------------------------------------------
@@ -210,26 +206,10 @@ class XmppClient(Client):
     def receive(
         self, match: Callable[[Element], bool] | None = None, timeout: float = 2.0
     ) -> Element:
-        deadline = time.monotonic() + timeout
-        with self._arrived:
-            while True:
-                for index, element in enumerate(self._received):
-                    if match is None or match(element):
-                        return self._received.pop(index)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._arrived.wait(left)
-            seen = [stanza_xml.tostring(e) for e in self._received]
-        what = "\n  ".join(seen) if seen else "(nothing)"
-        closed = "" if self.connected else " (the stream is closed)"
-        raise ReceiveTimeout(
-            f"{self.jid}: no matching stanza within {timeout:g} s{closed}; queued:\n  {what}"
-        )
+        return self._received.receive(match, timeout)
 
     def pending(self) -> list[Element]:
-        with self._arrived:
-            return list(self._received)
+        return self._received.pending()
 
     def disconnect(self, timeout: float = 2.0) -> None:
         """Close the stream politely, abort it if the server does not answer in time."""

@@ -180,13 +180,12 @@ class Runner:
             lease = pool.acquire(scenario)
         except Exception as exc:  # noqa: BLE001 - any start failure is this scenario's error
             reason = str(exc) if isinstance(exc, TargetError) else f"{type(exc).__name__}: {exc}"
-            if len(self.options.targets) > 1:
-                # With several targets, one that cannot start at all (docker without an
-                # engine, say) is reported once as unavailable, not as an error per scenario.
-                unavailable = pool.unavailable_reason()
-                if unavailable is not None:
-                    self._unusable.setdefault(target, f"it did not start: {unavailable}")
-                    return None
+            # A target that cannot start at all (docker without an engine, say) is
+            # reported once as unavailable, not as an error per scenario.
+            unavailable = pool.unavailable_reason()
+            if unavailable is not None:
+                self._unusable.setdefault(target, f"it did not start: {unavailable}")
+                return None
             result = ScenarioResult(
                 scenario.name,
                 scenario.file,

@@ -6,14 +6,13 @@ requests an error - and does nothing else on its own (no roster fetch, no presen
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import Element
 
 from harness import stanza as stanza_xml
-from harness.target import Client, ReceiveTimeout, TargetError
+from harness.stanza_queue import StanzaQueue
+from harness.target import Client, TargetError
 
 if TYPE_CHECKING:
     from harness.sandbox.sandbox import Sandbox
@@ -27,8 +26,7 @@ class SandboxClient(Client):
         self._sandbox = sandbox
         self._id = client_id
         self.jid = ""
-        self._received: list[Element] = []
-        self._arrived = threading.Condition()
+        self._received = StanzaQueue(lambda: self.jid, lambda: self.closed)
         self.closed = False
         self.stream_error: str | None = None
 
@@ -45,15 +43,12 @@ class SandboxClient(Client):
             self.stream_error = text
             return
         element = stanza_xml.parse(text)
-        with self._arrived:
-            self._received.append(element)
-            self._arrived.notify_all()
+        self._received.put(element)
         self._answer(element)
 
     def mark_closed(self) -> None:
-        with self._arrived:
-            self.closed = True
-            self._arrived.notify_all()
+        self.closed = True
+        self._received.wake()
 
     def _answer(self, iq: Element) -> None:
         """What every client answers by itself: roster pushes and unhandled requests."""
@@ -82,25 +77,10 @@ class SandboxClient(Client):
     def receive(
         self, match: Callable[[Element], bool] | None = None, timeout: float = 2.0
     ) -> Element:
-        deadline = time.monotonic() + timeout
-        with self._arrived:
-            while True:
-                for index, element in enumerate(self._received):
-                    if match is None or match(element):
-                        return self._received.pop(index)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._arrived.wait(left)
-            seen = [stanza_xml.tostring(e) for e in self._received]
-        what = "\n  ".join(seen) if seen else "(nothing)"
-        raise ReceiveTimeout(
-            f"{self.jid}: no matching stanza within {timeout:g} s; queued:\n  {what}"
-        )
+        return self._received.receive(match, timeout)
 
     def pending(self) -> list[Element]:
-        with self._arrived:
-            return list(self._received)
+        return self._received.pending()
 
     def disconnect(self) -> None:
         if not self.closed:

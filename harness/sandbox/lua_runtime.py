@@ -131,7 +131,8 @@ class _LibraryFinder:
 
     def _search(self, name: str) -> bytes | None:
         if name.startswith(OWN_PREFIX):
-            candidates = [f"{LUA_DIR}/{name[len(OWN_PREFIX):].replace('.', '/')}.lua"]
+            own = name.removeprefix(OWN_PREFIX).replace(".", "/")
+            candidates = [f"{LUA_DIR}/{own}.lua"]
         else:
             relative = name.replace(".", "/")
             candidates = [template.replace("?", relative) for template in self._templates]

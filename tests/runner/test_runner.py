@@ -297,6 +297,19 @@ def test_with_several_targets_one_that_cannot_start_is_reported_once_as_unavaila
     assert report.ok and not report.disagreements
 
 
+def test_a_single_target_that_cannot_start_exits_2_with_one_reason(
+    fake_target, scenario_file, monkeypatch, capsys
+):
+    from harness import targets
+
+    monkeypatch.setitem(targets.TARGETS, "fake_broken", "runner_fake_target:BrokenFakeTarget")
+    paths = [scenario_file(f"{n}.yaml", chat(n)) for n in ("a", "b")]
+    assert main(["run", *map(str, paths), "--target", "fake_broken", "--no-colour"]) == 2
+    out = capsys.readouterr().out
+    assert out.count("no engine here") == 1
+    assert "not available" in out
+
+
 def test_with_several_targets_a_profile_that_does_not_start_fails_its_scenario_only(
     fake_target, scenario_file, monkeypatch
 ):
