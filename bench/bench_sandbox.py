@@ -1,9 +1,16 @@
 """Sandbox scenarios per second, and the ratio to real Prosody on the same scenarios.
 
-Each scenario is a whole life: a fresh target starts, clients log in, stanzas go
-through the server and come back, the target stops. Run:
+Two figures:
 
-    .venv/bin/python bench/bench_sandbox.py [--seconds 5] [--prosody]
+* fresh target: each scenario is a whole life - a fresh target starts, clients log in,
+  stanzas go through the server and come back, the target stops;
+* through the runner: scenario files (default scenarios/core) run by `prosody-harness
+  run`'s runner on the sandbox, with server reuse and its default workers - what a user
+  sees. Scenarios that wait (`receives nothing: {within: ...}`) spend that time for real.
+
+Run:
+
+    .venv/bin/python bench/bench_sandbox.py [--seconds 5] [--prosody] [--scenarios DIR]
 
 --prosody also times the same scenarios on the real server (harness.targets.prosody),
 when it is available, and prints the ratio.
@@ -19,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from harness.profile import Profile
+from harness.runner import Runner, RunOptions, load_all
 from harness.stanza import local_name
 from harness.target import Target
 from harness.targets import create_target
@@ -90,10 +98,31 @@ def measure(
     return times, (time.process_time() - cpu_started) / len(times)
 
 
+def measure_runner(target_name: str, paths: list[str], seconds: float) -> tuple[float, int]:
+    """(scenarios per second, scenarios per run) for whole runner runs over `paths`."""
+    loaded = load_all(paths)
+    if loaded.invalid or not loaded.scenarios:
+        raise SystemExit(f"bench: no valid scenarios in {', '.join(paths)}")
+    done, elapsed = 0, 0.0
+    while elapsed < seconds or done == 0:
+        report = Runner(RunOptions([target_name])).run(loaded)
+        if not report.ok:
+            failed = [r.file for r in report.results if not r.ok]
+            raise RuntimeError(f"scenarios failed on {target_name}: {', '.join(failed)}")
+        done += len(report.results)
+        elapsed += report.seconds
+    return done / elapsed, len(loaded.scenarios)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per scenario")
     parser.add_argument("--prosody", action="store_true", help="also time real Prosody")
+    parser.add_argument(
+        "--scenarios",
+        default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios", "core"),
+        help="scenario files or directories for the runner figure",
+    )
     args = parser.parse_args(argv)
 
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
@@ -114,6 +143,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f" {real_rate:10.1f} {rate / real_rate:6.1f}x")
         else:
             print()
+
+    print(f"\nthrough the runner ({args.scenarios}, server reuse):")
+    rate, count = measure_runner("sandbox", [args.scenarios], args.seconds)
+    print(f"{f'{count} scenario files':30} {rate:10.1f}", end="")
+    if args.prosody:
+        try:
+            real_rate, _count = measure_runner("prosody", [args.scenarios], args.seconds)
+        except Exception as exc:  # report, do not hide the sandbox figure
+            print(f" {'n/a':>10}  ({type(exc).__name__}: {exc})")
+        else:
+            print(f" {'':10} {'':7} {real_rate:10.1f} {rate / real_rate:6.1f}x")
+    else:
+        print()
     return 0
 
 

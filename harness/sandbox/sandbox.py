@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.client
 import os
 import queue
-import re
 import shutil
 import tempfile
 import threading
@@ -33,7 +32,7 @@ from harness.prosody_config import (
     HARNESS_OWNED_OPTIONS,
     host_modules,
 )
-from harness.sandbox import convert, plugin_files
+from harness.sandbox import convert
 from harness.sandbox.client import SandboxClient
 from harness.sandbox.lua_runtime import LUA_DIR, new_runtime
 from harness.sandbox.prosody_source import find_source_dir, version
@@ -99,6 +98,7 @@ class Sandbox:
         self.http_port = 0
         self.lua = None  # the sandbox table of boot.lua, once started
         self._protect = None
+        self._runtime = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -139,6 +139,9 @@ class Sandbox:
             self._hub.shutdown()
         if self._data_dir:
             shutil.rmtree(self._data_dir, ignore_errors=True)
+        # The Lua state holds the bridge, which holds this sandbox: break the cycle, so
+        # the state is closed now, on this thread, rather than by some later garbage
+        # collection on whichever thread happens to run it (with its open files).
         self.lua = None
 
     def __enter__(self) -> Sandbox:
@@ -151,29 +154,34 @@ class Sandbox:
     # -- the loop thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        timeout = None
         while True:
             try:
-                item = self._queue.get(timeout=self._idle_timeout())
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
-                self._sync_clock()
-                self._run_due_timers()
-                continue
+                item = ()  # woken by the clock: only timers are due
             if item is None:
                 return
             self._sync_clock()
-            function, args, future = item
-            try:
-                result = function(*args)
-            except BaseException as exc:  # handed to the caller, never lost
-                if future is None:
-                    self._log_python("error", f"sandbox event failed: {exc}")
-                else:
-                    future.set_exception(exc)
-            else:
-                if future is not None:
-                    future.set_result(result)
+            future = outcome = failure = None
+            if item:
+                function, args, future = item
+                try:
+                    outcome = function(*args)
+                except BaseException as exc:  # handed to the caller, never lost
+                    failure = exc
+                    if future is None:
+                        self._log_python("error", f"sandbox event failed: {exc}")
             if self.lua is not None:
                 self._run_due_timers()
+            timeout = self._idle_timeout()
+            # The caller resumes only now: it would otherwise wait for the loop's own
+            # follow-up (timers, the next wake-up) before its next call gets the loop.
+            if future is not None:
+                if failure is not None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(outcome)
 
     def _idle_timeout(self) -> float | None:
         """How long the loop may sleep: until the next timer when time runs by itself."""
@@ -383,9 +391,8 @@ class Sandbox:
 
     def create_user(self, username: str, host: str, password: str) -> None:
         def run():
-            usermanager = self._require(b"core.usermanager")
             result = self._lua_call(
-                usermanager.create_user, username.encode(), password.encode(), host.encode()
+                self.lua.create_user, username.encode(), password.encode(), host.encode()
             )
             ok, err = _pair(result)
             if not ok:
@@ -517,6 +524,11 @@ class Sandbox:
 
 # Module metadata ("--% key: value" lines) by (path, source text), for every sandbox.
 _MODULE_METADATA: dict[tuple[bytes, bytes], dict[bytes, bytes]] = {}
+# PBKDF2 results by (hash, password, salt, iterations), and internal_hashed account
+# records by (password, iterations): values, shared by every sandbox of the process.
+_DERIVED_KEYS: dict[bytes, bytes] = {}
+_ACCOUNT_RECORDS: dict[tuple[bytes, bytes], dict[bytes, Any]] = {}
+MAX_REMEMBERED = 4096
 
 
 class _Bridge:
@@ -525,14 +537,15 @@ class _Bridge:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self.log = sandbox._on_log
-        # As pluginloader spells them: one trailing slash, repeated slashes coalesced.
-        self._plugin_dirs = [re.sub("/+", "/", d + "/") for d in sandbox.plugin_dirs]
 
     FUNCTIONS = (
         "log",
-        "plugin_files",
         "metadata_get",
         "metadata_put",
+        "derived_key",
+        "remember_derived_key",
+        "account_record",
+        "remember_account_record",
         "listen",
         "connect",
         "sock_write",
@@ -551,10 +564,6 @@ class _Bridge:
             table[name.encode()] = function
         return table
 
-    def plugin_files(self, *names: bytes) -> tuple[bytes, ...]:
-        found = plugin_files.existing(self._plugin_dirs, [convert.text(n) for n in names])
-        return tuple(path.encode() for path in found)
-
     def metadata_get(self, path: bytes, content: bytes):
         found = _MODULE_METADATA.get((path, content))
         if found is None:
@@ -566,6 +575,29 @@ class _Bridge:
 
     def metadata_put(self, path: bytes, content: bytes, metadata) -> None:
         _MODULE_METADATA[(path, content)] = dict(metadata.items())
+
+    def derived_key(self, key: bytes) -> bytes | None:
+        return _DERIVED_KEYS.get(key)
+
+    def remember_derived_key(self, key: bytes, derived: bytes) -> None:
+        if len(_DERIVED_KEYS) >= MAX_REMEMBERED:
+            _DERIVED_KEYS.clear()  # accounts made by module code have random salts
+        _DERIVED_KEYS[key] = derived
+
+    def account_record(self, password: bytes, iterations: bytes):
+        """A fresh Lua table holding the remembered account record, or None."""
+        found = _ACCOUNT_RECORDS.get((password, iterations))
+        if found is None:
+            return None
+        table = self._sandbox._runtime.table()
+        for key, value in found.items():
+            table[key] = value
+        return table
+
+    def remember_account_record(self, password: bytes, iterations: bytes, record) -> None:
+        if len(_ACCOUNT_RECORDS) >= MAX_REMEMBERED:
+            _ACCOUNT_RECORDS.clear()
+        _ACCOUNT_RECORDS[(password, iterations)] = dict(record.items())
 
     def listen(self, interface: bytes, port: int):
         """A server id, or (nil, reason) as net.server's listen answers."""

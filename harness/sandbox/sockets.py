@@ -14,6 +14,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -104,7 +105,8 @@ class SocketHub:
             return
         sock.setblocking(False)
         with self._lock:
-            if self._closed:
+            # Closed by Lua while connecting (a cancelled request), or the hub is gone.
+            if self._closed or conn_id not in self._outgoing:
                 sock.close()
                 return
             self._sockets[conn_id] = sock
@@ -113,25 +115,42 @@ class SocketHub:
 
     def write(self, conn_id: int, data: bytes) -> None:
         """Send all of `data` (sockets stay non-blocking; a full buffer is waited out, up
-        to WRITE_TIMEOUT). A failure is a disconnect, reported to Lua like any other."""
-        sock = self._sockets.get(conn_id)
-        if sock is None:
-            return
+        to WRITE_TIMEOUT). A failure is a disconnect, reported to Lua like any other.
+
+        Each send holds the lock, under which sockets are also closed: the selector
+        thread may drop this connection meanwhile (the peer hung up), and a send on a
+        closed socket whose descriptor was reused would write into another connection."""
         view = memoryview(data)
-        try:
-            while view:
+        deadline = time.monotonic() + WRITE_TIMEOUT
+        while view:
+            with self._lock:
+                sock = self._sockets.get(conn_id)
+                if sock is None:
+                    return  # closed or dropped: Lua hears of it (or already knows)
                 try:
                     view = view[sock.send(view) :]
+                    continue
                 except (BlockingIOError, ssl.SSLWantWriteError):
-                    if not select.select([], [sock], [], WRITE_TIMEOUT)[1]:
-                        raise TimeoutError("peer not reading") from None
-        except (OSError, ValueError) as exc:  # ValueError: closed meanwhile
-            self._drop(conn_id, str(exc) or "write failed")
+                    fileno = sock.fileno()
+                except OSError as exc:
+                    failure = str(exc) or "write failed"
+                    fileno = None
+            if fileno is None:
+                self._drop(conn_id, failure)
+                return
+            left = deadline - time.monotonic()
+            try:
+                writable = left > 0 and select.select([], [fileno], [], left)[1]
+            except (OSError, ValueError):
+                writable = True  # closed meanwhile: the next round sees it
+            if not writable:
+                self._drop(conn_id, "peer not reading")
+                return
 
     def close(self, conn_id: int) -> None:
         """Close at Lua's request (Lua already knows: no disconnect event)."""
-        self._outgoing.discard(conn_id)
         with self._lock:
+            self._outgoing.discard(conn_id)
             sock = self._sockets.pop(conn_id, None)
             listener = self._listeners.pop(conn_id, None)
         if sock is not None:
@@ -154,9 +173,9 @@ class SocketHub:
             self._sockets.clear()
             self._listeners.clear()
             self._reserved.clear()
-        for sock in everything:
-            sock.close()
-        self._wake_w.send(b"x")
+            for sock in everything:
+                sock.close()
+        self._wake()
         self._thread.join(timeout=2.0)
         self._selector.close()
         self._wake_r.close()
@@ -166,13 +185,22 @@ class SocketHub:
 
     def _register(self, sock: socket.socket, data) -> None:
         self._pending_registrations.append((sock, data))
-        self._wake_w.send(b"r")
+        self._wake()
 
     def _retire(self, sock: socket.socket) -> None:
         """Unregister and close on the selector thread, so a descriptor number is never
         reused while the selector still watches it."""
         self._pending_unregistrations.append(sock)
-        self._wake_w.send(b"u")
+        self._wake()
+
+    def _wake(self) -> None:
+        """Make the selector thread look at its queues. Once the hub is shut down there
+        is nothing to wake (and the wake-up socket is closed)."""
+        try:
+            self._wake_w.send(b"w")
+        except OSError:
+            if not self._closed:
+                raise
 
     def busy(self) -> bool:
         """Whether an outgoing connection (net.http) is still being made or open."""
@@ -194,7 +222,8 @@ class SocketHub:
                 self._selector.unregister(sock)
             except (KeyError, ValueError, OSError):
                 pass
-            sock.close()
+            with self._lock:  # never while write() is sending on it
+                sock.close()
         while self._pending_registrations:
             sock, data = self._pending_registrations.popleft()
             if sock.fileno() >= 0:
@@ -212,6 +241,7 @@ class SocketHub:
                     self._accept(key.fileobj, ident)
                 else:
                     self._read(key.fileobj, ident)
+        self._apply_registrations()  # close what was retired since the last round
 
     def _accept(self, listener: socket.socket, server_id: int) -> None:
         try:

@@ -16,17 +16,18 @@ package.loaded["util.time"] = {
 	monotonic = function () return clock.now; end;
 };
 -- PBKDF2 is a pure function and the costliest thing a login does: creating an account
--- and then logging in with it derive the same key, so remember it for this sandbox.
+-- and then logging in with it derive the same key, so derived keys are remembered (by
+-- Python, for the process: they are values, not state).
 do
 	local hashes = require "util.hashes";
 	for _, name in ipairs({ "pbkdf2_hmac_sha1", "pbkdf2_hmac_sha256" }) do
-		local derive, memo = hashes[name], {};
+		local derive = hashes[name];
 		hashes[name] = function (password, salt, iterations)
-			local key = password.."\0"..salt.."\0"..iterations;
-			local derived = memo[key];
+			local key = name.."\0"..password.."\0"..salt.."\0"..iterations;
+			local derived = bridge.derived_key(key);
 			if not derived then
 				derived = derive(password, salt, iterations);
-				memo[key] = derived;
+				bridge.remember_derived_key(key, derived);
 			end
 			return derived;
 		end
@@ -98,30 +99,6 @@ do
 		end
 		return init(options);
 	end
-
-	-- Prosody's load_file opens every candidate name in every plugin directory in
-	-- turn; here Python names the candidates that exist (same order), and only those
-	-- are opened and read as load_file would.
-	local methods = getmetatable(pluginloader.init()).__index;
-	function methods:load_file(names)
-		local load_filter_cb = self._options.load_filter_cb;
-		for _, path in ipairs({ bridge.plugin_files(table.unpack(names)) }) do
-			local file = io.open(path);
-			if file then
-				local content = file:read("*a");
-				file:close();
-				local metadata;
-				if load_filter_cb then
-					path, content, metadata = load_filter_cb(path, content);
-				end
-				if content and path then
-					return content, path, metadata;
-				end
-			end
-		end
-		local last_dir = settings.plugin_dirs[#settings.plugin_dirs]:gsub("/*$", "/");
-		return nil, last_dir..names[#names]..": No such file or directory";
-	end
 end
 
 local config = require "core.configmanager";
@@ -171,6 +148,32 @@ end
 
 sandbox.server = server;
 sandbox.modulemanager = modulemanager;
+
+-- Accounts the harness creates (Sandbox.create_user). With internal_hashed, an account's
+-- record differs from another with the same password only by its random salt, and
+-- deriving its keys is most of the cost: the first record made for a password (by the
+-- provider itself) is kept by Python for the process and stored for later accounts.
+local usermanager = require "core.usermanager";
+local storagemanager = require "core.storagemanager";
+function sandbox.create_user(username, password, host)
+	local provider = prosody.hosts[host] and prosody.hosts[host].users;
+	if not (provider and provider._provided_by == "auth_internal_hashed") then
+		return usermanager.create_user(username, password, host);
+	end
+	local iterations = tostring(config.get(host, "default_iteration_count") or 10000);
+	local record = bridge.account_record(password, iterations);
+	if not record then
+		local ok, err = usermanager.create_user(username, password, host);
+		record = ok and storagemanager.open(host, "accounts"):get(username);
+		if record and record.salt then
+			bridge.remember_account_record(password, iterations, record);
+		end
+		return ok, err;
+	end
+	local ok, err = usermanager.create_user(username, nil, host);
+	if not ok then return ok, err; end
+	return storagemanager.open(host, "accounts"):set(username, record);
+end
 
 function sandbox.start()
 	prosody.events.fire_event("server-starting");
