@@ -27,8 +27,9 @@ import requests
 from harness.profile import Profile
 from harness.prosody_config import ConfigError, ServerLayout, http_enabled, render_config
 from harness.prosody_log import parse_log, tail
-from harness.target import Client, HttpResponse, LogLine, Target, TargetError
-from harness.targets.prosody import REPO_LUA_MODULES, http_request
+from harness.target import LogLine, TargetError
+from harness.targets.loopback import LoopbackTarget
+from harness.targets.prosody import REPO_LUA_MODULES
 from harness.targets.prosody_process import make_run_directory, pid_alive, release_run_directory
 from harness.targets.prosody_readiness import (
     PORT_TAKEN,
@@ -76,7 +77,7 @@ def container_layout() -> ServerLayout:
     )
 
 
-class DockerTarget(Target):
+class DockerTarget(LoopbackTarget):
     """A Prosody container started from a Profile (see the module docstring)."""
 
     # A running container is an identity, not a value (Target's dataclass eq compares fields).
@@ -244,9 +245,7 @@ class DockerTarget(Target):
         raise TargetError(f"{reason}\nlog tail:\n{tail(self.log(), 25) or '(empty)'}")
 
     def stop(self) -> None:
-        for client in self._clients:
-            client.disconnect(timeout=0.5)
-        self._clients.clear()
+        self._disconnect_clients()
         container, self._container = self._container, None
         if container is not None:
             import docker
@@ -283,23 +282,8 @@ class DockerTarget(Target):
             said = _text(result.output).strip() or f"status {result.exit_code}"
             raise TargetError(f"cannot create {username}@{host}: {said}")
 
-    def connect(self, jid: str, password: str, resource: str | None = None) -> Client:
+    def _ensure_started(self) -> None:
         self._running()
-        client = XmppClient.connect(jid, password, "127.0.0.1", self.c2s_port, resource)
-        self._clients = [c for c in self._clients if c.connected]
-        self._clients.append(client)
-        return client
-
-    def http(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str] | None = None,
-        body: bytes | None = None,
-        timeout: float = 10.0,
-    ) -> HttpResponse:
-        self._running()
-        return http_request(self._http, self.http_url, method, path, headers, body, timeout)
 
     def log(self) -> list[LogLine]:
         if self._container is None:

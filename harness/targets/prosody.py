@@ -33,7 +33,8 @@ import requests
 from harness.profile import Profile
 from harness.prosody_config import ConfigError, ServerLayout, http_enabled, render_config
 from harness.prosody_log import LogReader, tail
-from harness.target import Client, HttpResponse, LogLine, Target, TargetError
+from harness.target import LogLine, TargetError
+from harness.targets.loopback import LoopbackTarget
 from harness.targets.prosody_accounts import iterations_if_writable, write_account
 from harness.targets.prosody_process import (
     KEEP_ENV,
@@ -59,38 +60,6 @@ POLL_SECONDS = 0.003
 STOP_GRACE_SECONDS = 5.0
 
 
-def http_request(
-    session: requests.Session,
-    base_url: str,
-    method: str,
-    path: str,
-    headers: dict[str, str] | None,
-    body: bytes | None,
-    timeout: float,
-) -> HttpResponse:
-    """One request to a Prosody HTTP server; network trouble becomes a TargetError."""
-    if not path.startswith("/"):
-        raise TargetError(f"HTTP path must start with '/': {path!r}")
-    try:
-        response = session.request(
-            method,
-            base_url + path,
-            headers=headers,
-            data=body,
-            timeout=timeout,
-            allow_redirects=False,
-        )
-    except requests.Timeout:
-        raise TargetError(f"{method} {path}: no answer within {timeout:g} s") from None
-    except requests.RequestException as exc:
-        raise TargetError(f"{method} {path}: {exc}") from None
-    return HttpResponse(
-        status=response.status_code,
-        headers={k.lower(): v for k, v in response.headers.items()},
-        body=response.content,
-    )
-
-
 def find_program(name: str, given: str | None) -> str:
     if given:
         if not (os.path.isfile(given) and os.access(given, os.X_OK)):
@@ -111,7 +80,7 @@ def _stop_forgotten_targets() -> None:
         target.stop()
 
 
-class ProsodyTarget(Target):
+class ProsodyTarget(LoopbackTarget):
     """A real Prosody started from a Profile; see the module docstring for its lifetime."""
 
     # A running server is an identity, not a value (Target's dataclass eq compares profiles).
@@ -287,9 +256,7 @@ class ProsodyTarget(Target):
         raise TargetError("\n".join(parts))
 
     def stop(self) -> None:
-        for client in self._clients:
-            client.disconnect(timeout=0.5)
-        self._clients.clear()
+        self._disconnect_clients()
         self._discard()
         self._http.close()
 
@@ -360,25 +327,9 @@ class ProsodyTarget(Target):
                 return str(beside)
         return find_program("prosodyctl", None)
 
-    def connect(self, jid: str, password: str, resource: str | None = None) -> Client:
+    def _ensure_started(self) -> None:
         if self._process is None:
             raise TargetError("the prosody target is not started")
-        client = XmppClient.connect(jid, password, "127.0.0.1", self.c2s_port, resource)
-        self._clients = [c for c in self._clients if c.connected]
-        self._clients.append(client)
-        return client
-
-    def http(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str] | None = None,
-        body: bytes | None = None,
-        timeout: float = 10.0,
-    ) -> HttpResponse:
-        if self._process is None:
-            raise TargetError("the prosody target is not started")
-        return http_request(self._http, self.http_url, method, path, headers, body, timeout)
 
     def log(self) -> list[LogLine]:
         """Every log line so far (read incrementally: only new bytes are parsed)."""

@@ -1,0 +1,76 @@
+"""What the targets running a real Prosody share (a local process, a container): clients
+log in over c2s and requests go over HTTP, both to loopback ports."""
+
+from __future__ import annotations
+
+import requests
+
+from harness.target import Client, HttpResponse, Target, TargetError
+from harness.xmpp_client import XmppClient
+
+
+class LoopbackTarget(Target):
+    """Subclasses set `c2s_port`, `_clients` (list) and `_http` (requests.Session), and
+    say in `_ensure_started` whether the server is up."""
+
+    c2s_port: int
+    _clients: list[XmppClient]
+    _http: requests.Session
+
+    def _ensure_started(self) -> None:
+        raise NotImplementedError
+
+    def connect(self, jid: str, password: str, resource: str | None = None) -> Client:
+        self._ensure_started()
+        client = XmppClient.connect(jid, password, "127.0.0.1", self.c2s_port, resource)
+        self._clients = [c for c in self._clients if c.connected]
+        self._clients.append(client)
+        return client
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float = 10.0,
+    ) -> HttpResponse:
+        self._ensure_started()
+        return http_request(self._http, self.http_url, method, path, headers, body, timeout)
+
+    def _disconnect_clients(self) -> None:
+        for client in self._clients:
+            client.disconnect(timeout=0.5)
+        self._clients.clear()
+
+
+def http_request(
+    session: requests.Session,
+    base_url: str,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None,
+    body: bytes | None,
+    timeout: float,
+) -> HttpResponse:
+    """One request to a Prosody HTTP server; network trouble becomes a TargetError."""
+    if not path.startswith("/"):
+        raise TargetError(f"HTTP path must start with '/': {path!r}")
+    try:
+        response = session.request(
+            method,
+            base_url + path,
+            headers=headers,
+            data=body,
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except requests.Timeout:
+        raise TargetError(f"{method} {path}: no answer within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise TargetError(f"{method} {path}: {exc}") from None
+    return HttpResponse(
+        status=response.status_code,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        body=response.content,
+    )
