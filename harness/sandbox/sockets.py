@@ -4,6 +4,11 @@ Lua never touches a socket: it asks this hub to listen, connect, write and close
 the hub's selector thread reports accepts, data, connects and disconnects by posting
 callbacks to the sandbox loop, so Lua always sees them on the loop thread, never
 inside the call that caused them.
+
+Every send and receive on a connection happens under the hub's lock: the loop thread
+writes while the selector thread reads, and an OpenSSL connection must never be used by
+two threads at once (a TLS 1.3 session ticket being read while the request was written
+lost the request though send() had reported it written, so no response came).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from collections import deque
 from collections.abc import Callable
 
 CONNECT_TIMEOUT = 10.0
+# The whole TLS handshake, however the peer trickles it. Prosody's own net.http has no
+# timeout; its server_epoll gives up a handshake after 60 s without progress.
+HANDSHAKE_TIMEOUT = 10.0
 WRITE_TIMEOUT = 10.0
 Post = Callable[..., None]
 
@@ -90,20 +98,16 @@ class SocketHub:
         raw = None
         try:
             raw = sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
-            if tls:
-                context = ssl.create_default_context()
-                if insecure:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                sock = context.wrap_socket(raw, server_hostname=servername or host)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            if tls:
+                sock = _handshake(raw, servername or host, insecure)
         except OSError as exc:
             if raw is not None:
                 raw.close()  # at once: the peer may be waiting on this handshake
             self._outgoing.discard(conn_id)
             self._post(self._events["disconnect"], conn_id, str(exc) or "connection failed")
             return
-        sock.setblocking(False)
         with self._lock:
             # Closed by Lua while connecting (a cancelled request), or the hub is gone.
             if self._closed or conn_id not in self._outgoing:
@@ -131,7 +135,9 @@ class SocketHub:
                     view = view[sock.send(view) :]
                     continue
                 except (BlockingIOError, ssl.SSLWantWriteError):
-                    fileno = sock.fileno()
+                    fileno, want_read = sock.fileno(), False
+                except ssl.SSLWantReadError:  # TLS needs the peer's next record first
+                    fileno, want_read = sock.fileno(), True
                 except OSError as exc:
                     failure = str(exc) or "write failed"
                     fileno = None
@@ -140,10 +146,11 @@ class SocketHub:
                 return
             left = deadline - time.monotonic()
             try:
-                writable = left > 0 and select.select([], [fileno], [], left)[1]
+                readable = [fileno] if want_read else []
+                ready = left > 0 and any(select.select(readable, [fileno], [], left)[:2])
             except (OSError, ValueError):
-                writable = True  # closed meanwhile: the next round sees it
-            if not writable:
+                ready = True  # closed meanwhile: the next round sees it
+            if not ready:
                 self._drop(conn_id, "peer not reading")
                 return
 
@@ -258,10 +265,11 @@ class SocketHub:
 
     def _read(self, sock: socket.socket, conn_id: int) -> None:
         try:
-            data = sock.recv(65536)
-            # TLS may hold decrypted bytes that select() cannot see.
-            while data and isinstance(sock, ssl.SSLSocket) and sock.pending():
-                data += sock.recv(sock.pending())
+            with self._lock:  # never while write() is sending on it (see the top)
+                data = sock.recv(65536)
+                # TLS may hold decrypted bytes that select() cannot see.
+                while data and isinstance(sock, ssl.SSLSocket) and sock.pending():
+                    data += sock.recv(sock.pending())
         except (BlockingIOError, ssl.SSLWantReadError):
             return
         except OSError as exc:
@@ -271,3 +279,28 @@ class SocketHub:
             self._post(self._events["incoming"], conn_id, data)
         else:
             self._drop(conn_id, "closed")
+
+
+def _handshake(raw: socket.socket, servername: str, insecure: bool) -> ssl.SSLSocket:
+    """TLS over the connected non-blocking `raw`, done within HANDSHAKE_TIMEOUT in all."""
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    sock = context.wrap_socket(raw, server_hostname=servername, do_handshake_on_connect=False)
+    deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+    try:
+        while True:
+            try:
+                sock.do_handshake()
+                return sock
+            except ssl.SSLWantReadError:
+                wait = ([sock], [])
+            except ssl.SSLWantWriteError:
+                wait = ([], [sock])
+            left = deadline - time.monotonic()
+            if left <= 0 or not any(select.select(*wait, [], left)[:2]):
+                raise TimeoutError(f"TLS handshake not done within {HANDSHAKE_TIMEOUT:g} s")
+    except BaseException:
+        sock.close()  # at once: the peer may be waiting on this handshake
+        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -11,6 +12,8 @@ import time
 
 import pytest
 from werkzeug import Response
+
+from harness.sandbox import sockets
 
 
 def _fetch(sandbox, url, insecure=None, body="x"):
@@ -103,3 +106,15 @@ def test_https_checks_certificates_unless_the_request_is_insecure(sandbox, tls_s
     assert results["callback"]["code"] == 0  # verified: a self-signed certificate fails
     assert "certificate" in results["callback"]["body"].lower()
     assert results["promise"] == {"body": "secret", "code": 200}  # insecure = true
+
+
+def test_a_tls_handshake_that_stalls_fails_the_request_in_bounded_time(sandbox, monkeypatch):
+    monkeypatch.setattr(sockets, "HANDSHAKE_TIMEOUT", 0.5)
+    # Connections complete in the backlog, but nobody ever answers the ClientHello.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        started = time.monotonic()
+        results = _fetch(sandbox, f"https://127.0.0.1:{silent.getsockname()[1]}/")
+    assert time.monotonic() - started < 5
+    assert results["callback"]["code"] == 0
+    assert "handshake" in results["callback"]["body"].lower()
+    assert "error" in results["promise"]
