@@ -564,14 +564,17 @@ class _Bridge:
             table[name.encode()] = function
         return table
 
-    def metadata_get(self, path: bytes, content: bytes):
-        found = _MODULE_METADATA.get((path, content))
+    def _fresh_table(self, found: dict | None):
+        """A new Lua table copying a remembered dict (never shared between sandboxes)."""
         if found is None:
             return None
         table = self._sandbox._runtime.table()
         for key, value in found.items():
             table[key] = value
         return table
+
+    def metadata_get(self, path: bytes, content: bytes):
+        return self._fresh_table(_MODULE_METADATA.get((path, content)))
 
     def metadata_put(self, path: bytes, content: bytes, metadata) -> None:
         _MODULE_METADATA[(path, content)] = dict(metadata.items())
@@ -586,13 +589,7 @@ class _Bridge:
 
     def account_record(self, password: bytes, iterations: bytes):
         """A fresh Lua table holding the remembered account record, or None."""
-        found = _ACCOUNT_RECORDS.get((password, iterations))
-        if found is None:
-            return None
-        table = self._sandbox._runtime.table()
-        for key, value in found.items():
-            table[key] = value
-        return table
+        return self._fresh_table(_ACCOUNT_RECORDS.get((password, iterations)))
 
     def remember_account_record(self, password: bytes, iterations: bytes, record) -> None:
         if len(_ACCOUNT_RECORDS) >= MAX_REMEMBERED:

@@ -80,10 +80,6 @@ def container_layout() -> ServerLayout:
 class DockerTarget(LoopbackTarget):
     """A Prosody container started from a Profile (see the module docstring)."""
 
-    # A running container is an identity, not a value (Target's dataclass eq compares fields).
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
-
     def __init__(
         self,
         profile: Profile,

@@ -83,10 +83,6 @@ def _stop_forgotten_targets() -> None:
 class ProsodyTarget(LoopbackTarget):
     """A real Prosody started from a Profile; see the module docstring for its lifetime."""
 
-    # A running server is an identity, not a value (Target's dataclass eq compares profiles).
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
-
     def __init__(
         self,
         profile: Profile,
