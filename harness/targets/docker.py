@@ -35,8 +35,6 @@ from harness.targets.prosody_readiness import (
     PORT_TAKEN,
     activated,
     fatal_start_error,
-    probe_c2s,
-    probe_http,
 )
 from harness.xmpp_client import XmppClient
 
@@ -225,13 +223,8 @@ class DockerTarget(LoopbackTarget):
                 self.c2s_port
                 and activated(lines, "c2s", C2S_PORT)
                 and (not want_http or (self.http_port and activated(lines, "http", HTTP_PORT)))
-                and probe_c2s(self.c2s_port, next(iter(self.profile.hosts)))
-                and (not want_http or probe_http(self.http_port))
+                and self._listeners_answer(want_http)
             ):
-                # Startup is over: every module has logged how its loading went.
-                fatal = fatal_start_error(self.log())
-                if fatal:
-                    self._fail(f"prosody reported: {fatal}")
                 return
             if time.monotonic() > deadline:
                 self._fail(f"the container was not ready within {self.ready_timeout:g} s")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import requests
 
 from harness.target import Client, HttpResponse, Target, TargetError
+from harness.targets.prosody_readiness import fatal_start_error, probe_c2s, probe_http
 from harness.xmpp_client import XmppClient
 
 
@@ -14,6 +15,7 @@ class LoopbackTarget(Target):
     say in `_ensure_started` whether the server is up."""
 
     c2s_port: int
+    http_port: int
     _clients: list[XmppClient]
     _http: requests.Session
 
@@ -23,6 +25,22 @@ class LoopbackTarget(Target):
 
     def _ensure_started(self) -> None:
         raise NotImplementedError
+
+    def _fail(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _listeners_answer(self, want_http: bool) -> bool:
+        """c2s opens a stream and HTTP answers; once they do, startup is over and every
+        module has logged how its loading went, so a fatal error there fails the start."""
+        first_host = next(iter(self.profile.hosts))
+        if not probe_c2s(self.c2s_port, first_host):
+            return False
+        if want_http and not probe_http(self.http_port):
+            return False
+        fatal = fatal_start_error(self.log())
+        if fatal:
+            self._fail(f"prosody reported: {fatal}")
+        return True
 
     def connect(self, jid: str, password: str, resource: str | None = None) -> Client:
         self._ensure_started()

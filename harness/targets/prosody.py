@@ -47,8 +47,6 @@ from harness.targets.prosody_readiness import (
     activated,
     fatal_start_error,
     free_port,
-    probe_c2s,
-    probe_http,
 )
 from harness.xmpp_client import XmppClient
 
@@ -221,22 +219,13 @@ class ProsodyTarget(LoopbackTarget):
             if (
                 c2s_bound
                 and (http_bound or not want_http)
-                and probe_c2s(self.c2s_port, self._first_host)
-                and (not want_http or probe_http(self.http_port))
+                and self._listeners_answer(want_http)
             ):
-                # Startup is over: every module has logged how its loading went.
-                fatal = fatal_start_error(self.log())
-                if fatal:
-                    self._fail(f"prosody reported: {fatal}")
                 return
             if time.monotonic() > deadline:
                 missing = "c2s" if not c2s_bound else "HTTP" if want_http else "c2s"
                 self._fail(f"prosody was not ready within {self.ready_timeout:g} s ({missing})")
             time.sleep(POLL_SECONDS)
-
-    @property
-    def _first_host(self) -> str:
-        return next(iter(self.profile.hosts))
 
     def _fail(self, reason: str) -> None:
         """Raise a TargetError with the reason, the process output and the log's tail."""
