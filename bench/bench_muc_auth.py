@@ -48,7 +48,7 @@ def muc_profile(auth_url: str | None, room_cache: int) -> Profile:
 @contextmanager
 def server(auth_url: str | None, users: list[str], room_cache: int,
            prosody: str | None) -> Iterator[ProsodyTarget]:
-    target = ProsodyTarget(muc_profile(auth_url, room_cache), prosody_binary=prosody)
+    target = ProsodyTarget(muc_profile(auth_url, room_cache), prosody=prosody)
     target.start()
     try:
         for user in users:

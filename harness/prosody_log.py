@@ -54,6 +54,18 @@ class LogReader:
             self.lines.append(LogLine(level="error", source="prosody", message=raw, raw=raw))
 
 
+WELCOME = re.compile(r"^Hello and welcome to Prosody version (\S+)")
+
+
+def welcome_version(lines: list[LogLine]) -> str | None:
+    """The version a Prosody names in its first log lines ("0.12.3"), if it did."""
+    for line in lines[:50]:
+        found = WELCOME.match(line.message)
+        if found:
+            return found.group(1)
+    return None
+
+
 def parse_log(text: str) -> list[LogLine]:
     reader = LogReader()
     reader.feed(text if text.endswith("\n") else text + "\n")

@@ -20,6 +20,7 @@ overridable `sandbox_profile` and `sandbox_modules_dir` fixtures), and the mock 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ from harness.runner.runner import available_targets, disagreements, resolve_targ
 from harness.runner.terminal import failure_text
 from harness.scenario import Scenario, ScenarioError, load_scenario, looks_like_scenario
 from harness.target import Client, Target, TargetError
-from harness.targets import TARGETS, create_target
+from harness.targets import TARGETS, TargetSpec
 
 if TYPE_CHECKING:  # importing the sandbox loads lupa: only when the fixture is used
     from harness.sandbox import Sandbox
@@ -60,6 +61,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--no-reuse", action="store_true", help="a fresh server for every scenario file"
+    )
+    group.addoption(
+        "--prosody",
+        metavar="VERSION",
+        default=None,
+        help="Prosody to run on every target: 0.12, 13 (fetched on first use) or the path of "
+        "a prosody launcher (default: $PROSODY_HARNESS_PROSODY, else the prosody on PATH)",
+    )
+    group.addoption(
+        "--image",
+        metavar="NAME",
+        default=None,
+        help="container image for the docker target (default: $PROSODY_HARNESS_IMAGE, else "
+        "prosody-harness/prosody:SERIES, built from Debian packages on first use)",
     )
 
 
@@ -98,6 +113,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
         if looks_like_scenario(file_path):
             return ScenarioFile.from_parent(parent, path=file_path)
     return None
+
+
+def target_spec(config: pytest.Config, name: str) -> TargetSpec:
+    """The target `name` made of what the command line chose (modules, versions, image)."""
+    return TargetSpec(
+        name,
+        config.getoption("modules"),
+        config.getoption("prosody"),
+        config.getoption("image"),
+    )
 
 
 def _target_names(config: pytest.Config) -> list[str]:
@@ -158,9 +183,7 @@ class ScenarioItem(pytest.Item):
         pools = self.config.stash[POOLS]
         if self.target not in pools:
             pools[self.target] = ServerPool(
-                self.target,
-                self.config.getoption("modules"),
-                reuse=not self.config.getoption("no_reuse"),
+                target_spec(self.config, self.target), reuse=not self.config.getoption("no_reuse")
             )
         return pools[self.target]
 
@@ -208,11 +231,10 @@ def prosody_target(
     started: list[Target] = []
 
     def start(profile: Profile | None = None, modules_dir: str | None = None) -> Target:
-        target = create_target(
-            harness_target_name,
-            profile or Profile(),
-            modules_dir or pytestconfig.getoption("modules"),
-        )
+        spec = target_spec(pytestconfig, harness_target_name)
+        if modules_dir:
+            spec = replace(spec, modules_dir=modules_dir)
+        target = spec.create(profile or Profile())
         started.append(target)
         target.start()
         return target

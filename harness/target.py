@@ -96,6 +96,7 @@ class Target(abc.ABC):
     profile: Profile
     modules_dir: str | None = None  # replaces the project's lua_modules/ when given
     name: str = field(default="", init=False)
+    version: str = field(default="", init=False)  # the Prosody's, e.g. "0.12.3", once known
 
     @abc.abstractmethod
     def start(self) -> None:
@@ -131,6 +132,12 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def log(self) -> list[LogLine]:
         """Every log line so far."""
+
+    @property
+    def backend_host(self) -> str:
+        """The address mock backends listen on so that this server reaches them; asked
+        before start (their URLs go into the config)."""
+        return "127.0.0.1"
 
     def wait(self, seconds: float) -> None:
         """Let time pass (the sandbox advances its virtual clock instead of sleeping)."""

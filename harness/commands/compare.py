@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"prosody-harness compare: {exc}", file=sys.stderr)
         return 2
     comparison = compare(old, new)
-    print(f"old: {args.old} ({_modules(old)})\nnew: {args.new} ({_modules(new)})")
+    print(f"old: {args.old} ({_made_of(old)})\nnew: {args.new} ({_made_of(new)})")
+    for warning in provenance_warnings(old, new):
+        print(f"note: {warning}")
     print_comparison(comparison)
     return 1 if comparison.regressed else 0
 
@@ -100,5 +102,33 @@ def _shorten(text: str) -> str:
     return textwrap.shorten(" ".join(text.split()), 150, placeholder=" ...")
 
 
-def _modules(report: dict) -> str:
-    return f"modules {report.get('modules_dir') or 'lua_modules/'}"
+def _made_of(report: dict) -> str:
+    modules = f"modules {report.get('modules_dir') or 'lua_modules/'}"
+    if report.get("modules_digest"):
+        modules += f" [{report['modules_digest']}]"
+    versions = sorted({info.get("prosody", "?") for info in (report.get("targets") or {}).values()})
+    return modules + (f", Prosody {'/'.join(versions)}" if versions else "")
+
+
+def provenance_warnings(old: dict, new: dict) -> list[str]:
+    """What else changed between the runs besides the verdicts: the Prosody version of a
+    target, the modules, or both (then a verdict change has two possible causes)."""
+    notes = []
+    old_targets, new_targets = old.get("targets") or {}, new.get("targets") or {}
+    version_changed = False
+    for target in sorted(set(old_targets) & set(new_targets)):
+        before = old_targets[target].get("prosody")
+        after = new_targets[target].get("prosody")
+        if before != after:
+            version_changed = True
+            notes.append(f"the {target} target ran Prosody {before}, now {after}")
+    modules_changed = (
+        old.get("modules_digest") != new.get("modules_digest")
+        or old.get("modules_dir") != new.get("modules_dir")
+    )
+    if version_changed and modules_changed:
+        notes.append(
+            "both the Prosody version and the modules differ between the reports: a changed "
+            "verdict may come from either; compare one change at a time to tell them apart"
+        )
+    return notes

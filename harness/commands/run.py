@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from harness.commands.prosody_options import add_prosody_options
+from harness.prosody_install import ProsodyInstallError, resolve_prosody
 from harness.runner import Runner, RunOptions, load_all, resolve_target_names
 from harness.runner.json_report import write_json
 from harness.runner.junit import write_junit
@@ -78,6 +80,7 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="use this directory of Prosody modules instead of lua_modules/",
     )
+    add_prosody_options(parser)
     parser.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
     parser.add_argument("--json", metavar="FILE", help="also write a JSON report here")
     parser.add_argument(
@@ -106,6 +109,14 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _prosody_named(spec: str | None) -> str:
+    """", Prosody 13.0.1" for the header (the targets report what they really ran)."""
+    try:
+        return f", Prosody {resolve_prosody(spec).version}"
+    except ProsodyInstallError as exc:
+        return f" (Prosody: {exc})"
+
+
 def run(args: argparse.Namespace) -> int:
     paths = args.paths or [DEFAULT_PATH]
     if args.modules and not os.path.isdir(args.modules):
@@ -124,15 +135,19 @@ def run(args: argparse.Namespace) -> int:
     terminal = TerminalReport(colour=False if args.no_colour else None, total=total)
     print(
         f"prosody-harness: {len(loaded.scenarios)} scenario(s) on {', '.join(targets)}"
+        + _prosody_named(args.prosody)
         + (f", {len(loaded.invalid)} invalid file(s)" if loaded.invalid else "")
     )
     options = RunOptions(
         targets,
         os.path.abspath(args.modules) if args.modules else None,
         args.workers,
-        not args.no_reuse,
-        args.keyword,
-        args.exitfirst,
+        prosody=args.prosody,
+        image=args.image,
+        docker_network=args.docker_network,
+        reuse=not args.no_reuse,
+        keyword=args.keyword,
+        stop_on_failure=args.exitfirst,
     )
     report = Runner(options, terminal.progress).run(loaded)
     terminal.summary(report)

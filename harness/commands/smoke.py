@@ -12,6 +12,7 @@ import sys
 import time
 
 from harness import stanza
+from harness.commands.prosody_options import add_prosody_options
 from harness.profile import Profile
 from harness.target import TargetError
 from harness.targets.prosody import ProsodyTarget
@@ -28,9 +29,7 @@ def register(subparsers) -> None:
         "client in, round-trip an XMPP ping and an HTTP request, and print how long each "
         "took. Exit status 0 when all of it worked.",
     )
-    parser.add_argument(
-        "--prosody", metavar="PATH", help="prosody binary to run (default: the one on PATH)"
-    )
+    add_prosody_options(parser, docker=False)
     parser.add_argument(
         "--modules",
         metavar="DIR",
@@ -44,7 +43,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     target = ProsodyTarget(
-        Profile(), modules_dir=args.modules, prosody_binary=args.prosody, ready_timeout=args.timeout
+        Profile(), modules_dir=args.modules, prosody=args.prosody, ready_timeout=args.timeout
     )
     password = secrets.token_hex(8)
     try:
@@ -53,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         _report(
             "prosody ready",
             started,
-            f"pid {target.pid}, c2s :{target.c2s_port}, http :{target.http_port}",
+            f"Prosody {target.version}, pid {target.pid}, c2s :{target.c2s_port}, "
+            f"http :{target.http_port}",
         )
 
         started = time.monotonic()

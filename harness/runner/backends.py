@@ -17,41 +17,52 @@ from typing import Any
 from harness.scenario import BackendSpec
 from harness.target import TargetError
 
-HOST = "127.0.0.1"
+LOOPBACK = "127.0.0.1"
 REBIND_BOUND = 3.0  # seconds to wait for a just-released port
 
 
 def reserve_port() -> int:
     with socket.socket() as sock:
-        sock.bind((HOST, 0))
+        sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]
 
 
+def backend_variables(
+    host: str, ports: dict[str, int], specs: dict[str, BackendSpec]
+) -> dict[str, str]:
+    """`${NAME.url}` and `${NAME.port}` of each backend, as the server reaches them."""
+    variables = {}
+    for name, port in ports.items():
+        variables[f"{name}.url"] = f"http://{host}:{port}"
+        variables[f"{name}.port"] = str(port)
+    return variables
+
+
 def start_backends(
-    specs: list[tuple[BackendSpec, dict[str, Any]]], ports: dict[str, int]
+    specs: list[tuple[BackendSpec, dict[str, Any]]], ports: dict[str, int], host: str = LOOPBACK
 ) -> dict[str, Any]:
-    """Start each (spec, resolved config) on its reserved port; all or none."""
+    """Start each (spec, resolved config) on its reserved port at `host`; all or none."""
     from mock_backends import start_backend
 
     started: dict[str, Any] = {}
     try:
         for spec, config in specs:
-            started[spec.name] = _start_on(start_backend, spec, config, ports[spec.name])
+            started[spec.name] = _start_on(start_backend, spec, config, host, ports[spec.name])
     except BaseException:
         stop_backends(started)
         raise
     return started
 
 
-def _start_on(start_backend, spec: BackendSpec, config: dict[str, Any], port: int):
+def _start_on(start_backend, spec: BackendSpec, config: dict[str, Any], host: str, port: int):
     deadline = time.monotonic() + REBIND_BOUND
     while True:
         try:
-            return start_backend(spec.kind, config, host=HOST, port=port)
+            return start_backend(spec.kind, config, host=host, port=port)
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
                 raise TargetError(
-                    f"backend {spec.name!r} ({spec.kind}) cannot listen on {HOST}:{port}: {exc}"
+                    f"backend {spec.name!r} ({spec.kind}) cannot listen on {host}:{port}: {exc}"
                 ) from exc
             time.sleep(0.02)
         except ValueError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness import matching, stanza
-from harness.runner.backends import start_backends, stop_backends
+from harness.runner.backends import backend_variables, start_backends, stop_backends
 from harness.runner.isolation import Namespace
 from harness.runner.results import ERROR, FAILED, SKIPPED, ScenarioResult
 from harness.scenario import Scenario, Step
@@ -41,6 +41,7 @@ class ServerContext:
 
     target: Target
     backend_ports: dict[str, int]
+    backend_host: str = "127.0.0.1"  # where the backends listen (target.backend_host)
     suffix: str = ""  # account-name suffix on a shared server; "" on a private one
     # Log lines written while the server started (module load errors, say): every
     # scenario on the server sees them, as if it had started the server itself.
@@ -117,10 +118,11 @@ class ScenarioRun:
         self.variables.update(
             {"prosody.http_url": target.http_url, "prosody.http_port": str(http.port or "")}
         )
-        for name, port in self.server.backend_ports.items():
-            self.variables.update(
-                {f"{name}.url": f"http://127.0.0.1:{port}", f"{name}.port": str(port)}
+        self.variables.update(
+            backend_variables(
+                self.server.backend_host, self.server.backend_ports, self.scenario.backends
             )
+        )
         for client in self.scenario.clients.values():
             self.variables[f"{client.name}.jid"] = self.namespace.apply(client.jid)
         specs = []
@@ -129,7 +131,7 @@ class ScenarioRun:
             if spec.kind == "roster":
                 config.setdefault("refresh_url", target.http_url + REFRESH_PATH)
             specs.append((spec, config))
-        self.backends = start_backends(specs, self.server.backend_ports)
+        self.backends = start_backends(specs, self.server.backend_ports, self.server.backend_host)
         accounts = {
             **self.scenario.users,
             **{c.jid: c.password for c in self.scenario.clients.values()},

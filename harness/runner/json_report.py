@@ -16,6 +16,8 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "ok": report.ok,
         "seconds": round(report.seconds, 3),
         "modules_dir": report.modules_dir,
+        "modules_digest": report.modules_digest,
+        "targets": report.targets,
         "summary": {
             status: report.count(status) for status in ("passed", "failed", "error", "skipped")
         }

@@ -21,6 +21,7 @@ def junit_tree(report: RunReport) -> ET.ElementTree:
     for target, results in by_target.items():
         label = target if target != "-" else "scenario-files"  # "-": files that did not load
         suite = ET.SubElement(root, "testsuite", name=f"prosody-harness.{label}")
+        _properties(suite, report, target)
         counts = {"tests": len(results), "failures": 0, "errors": 0, "skipped": 0}
         for result in results:
             counts.update(_testcase(suite, result, counts))
@@ -32,6 +33,18 @@ def junit_tree(report: RunReport) -> ET.ElementTree:
         root.set(key, str(totals[key]))
     root.set("time", f"{report.seconds:.3f}")
     return ET.ElementTree(root)
+
+
+def _properties(suite: ET.Element, report: RunReport, target: str) -> None:
+    """What the suite ran on: Prosody version, image, engine, modules (and their digest)."""
+    values = {
+        "modules.dir": report.modules_dir or "lua_modules/",
+        "modules.digest": report.modules_digest,
+        **{key: str(value) for key, value in report.targets.get(target, {}).items()},
+    }
+    properties = ET.SubElement(suite, "properties")
+    for name, value in values.items():
+        ET.SubElement(properties, "property", name=name, value=value)
 
 
 def _testcase(suite: ET.Element, result: ScenarioResult, counts: dict[str, int]) -> dict[str, int]:

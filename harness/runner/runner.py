@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 
 from harness.runner.execute import ScenarioRun
 from harness.runner.pool import ServerPool
+from harness.runner.provenance import modules_digest
 from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, ScenarioResult
 from harness.runner.select import compile_keywords
 from harness.scenario import Scenario, ScenarioError, discover, load_scenario
 from harness.target import TargetError
-from harness.targets import TARGETS, target_class
+from harness.targets import TARGETS, TargetSpec, target_class
 
 
 def default_workers() -> int:
@@ -26,6 +27,9 @@ class RunOptions:
     targets: list[str]
     modules_dir: str | None = None
     workers: int = field(default_factory=default_workers)
+    prosody: str | None = None  # "0.12", "13" or a launcher path, on every target
+    image: str | None = None  # docker target only
+    docker_network: str | None = None
     reuse: bool = True
     keyword: str | None = None
     stop_on_failure: bool = False  # -x
@@ -46,6 +50,8 @@ class RunReport:
     servers_started: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     modules_dir: str | None = None  # --modules (None: the project's lua_modules/)
+    modules_digest: str = ""
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> what it ran
 
     @property
     def ok(self) -> bool:
@@ -122,7 +128,10 @@ class Runner:
         import time
 
         started = time.monotonic()
-        report = RunReport(modules_dir=self.options.modules_dir)
+        report = RunReport(
+            modules_dir=self.options.modules_dir,
+            modules_digest=modules_digest(self.options.modules_dir),
+        )
         for error in loaded.invalid:
             result = ScenarioResult(
                 error.file,
@@ -146,7 +155,14 @@ class Runner:
         return report
 
     def _run_target(self, target: str, scenarios: list[Scenario], report: RunReport) -> None:
-        pool = ServerPool(target, self.options.modules_dir, self.options.reuse)
+        spec = TargetSpec(
+            target,
+            self.options.modules_dir,
+            self.options.prosody,
+            self.options.image,
+            self.options.docker_network,
+        )
+        pool = ServerPool(spec, self.options.reuse)
         # Scenarios with the same key one after another, so they find their server idle.
         ordered = sorted(scenarios, key=lambda s: (s.reuse_key(), s.file))
         try:
@@ -155,6 +171,8 @@ class Runner:
         finally:
             pool.close()
         report.servers_started[target] = pool.servers_started
+        if pool.server_info:
+            report.targets[target] = pool.server_info
         if target in self._unusable:
             report.unavailable[target] = self._unusable[target]
             return

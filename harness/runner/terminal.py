@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from harness.runner.provenance import describe
 from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, ScenarioResult
 from harness.runner.runner import RunReport
 
@@ -44,6 +45,13 @@ class TerminalReport:
                 write("\n" + failure_text(result, self.paint) + "\n")
         for target, why in report.unavailable.items():
             write(f"\ntarget {target} is not available here: {why}\n")
+        if report.targets:
+            write("\n")
+        for target, info in report.targets.items():
+            write(f"{target}: {describe(info)}\n")
+        if report.targets:
+            modules = report.modules_dir or "lua_modules/"
+            write(f"modules: {modules} (digest {report.modules_digest})\n")
         for item in report.disagreements:
             verdicts = ", ".join(f"{t}={s}" for t, s in sorted(item.verdicts.items()))
             write(self.paint(f"\nVERDICTS DIFFER: {item.scenario_id}: {verdicts}", FAILED) + "\n")

@@ -82,6 +82,7 @@ class Sandbox:
         self._clock_offset = time.time() - time.monotonic()
         self.profile = profile or Profile()
         self.source_dir = find_source_dir(prosody_source)
+        self.version = version(self.source_dir)
         self.plugin_dirs = [
             *plugin_dirs,
             modules_dir or PROJECT_MODULES,
@@ -258,7 +259,7 @@ class Sandbox:
                 "source_dir": self.source_dir,
                 "data_dir": self._data_dir,
                 "plugin_dirs": self.plugin_dirs,
-                "version": version(self.source_dir),
+                "version": self.version,
                 "config": self._config(),
             },
         )

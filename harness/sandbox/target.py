@@ -4,24 +4,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.prosody_install import ProsodyInstallError, resolve_prosody
 from harness.sandbox.sandbox import Sandbox
 from harness.target import Client, HttpResponse, LogLine, Target, TargetError
 
 
 @dataclass
 class SandboxTarget(Target):
-    """Prosody's core and the profile's modules in process; see harness/sandbox/README.md."""
+    """Prosody's core and the profile's modules in process; see harness/sandbox/README.md.
 
+    It runs the Lua sources of the same Prosody the real targets run (`prosody`: "0.12",
+    "13" or a launcher path), so `--target all` compares like with like;
+    `prosody_source` names a source folder directly instead."""
+
+    prosody: str | None = None
     prosody_source: str | None = None
     sandbox: Sandbox | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.name = "sandbox"
 
+    def _source_dir(self) -> str | None:
+        if self.prosody_source:
+            return self.prosody_source
+        try:
+            return resolve_prosody(self.prosody).source_dir
+        except ProsodyInstallError as exc:
+            if self.prosody:
+                raise TargetError(str(exc)) from None
+            return None  # no prosody launcher: the sandbox looks for sources itself
+
     def start(self) -> None:
         if self.sandbox is not None:
             raise TargetError("the sandbox target is already started")
-        sandbox = Sandbox(self.profile, self.modules_dir, self.prosody_source, realtime=True)
+        sandbox = Sandbox(self.profile, self.modules_dir, self._source_dir(), realtime=True)
+        self.version = sandbox.version
         try:
             sandbox.start()
         except TargetError as exc:

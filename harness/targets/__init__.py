@@ -4,6 +4,7 @@ dependency of one target (docker SDK, lupa) never breaks the others."""
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, replace
 
 from harness.profile import Profile
 from harness.target import Target, TargetError
@@ -27,3 +28,28 @@ def target_class(name: str) -> type[Target]:
 
 def create_target(name: str, profile: Profile, modules_dir: str | None = None, **options) -> Target:
     return target_class(name)(profile, modules_dir, **options)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Which server to run scenarios on: the target kind and what it is made of. Every
+    target takes the Prosody version (the sandbox runs that version's Lua sources); the
+    image and network are the docker target's."""
+
+    name: str
+    modules_dir: str | None = None  # replaces lua_modules/
+    prosody: str | None = None  # "0.12", "13" or a launcher path (None: the environment's)
+    image: str | None = None  # docker only
+    network: str | None = None  # docker only
+
+    def create(self, profile: Profile) -> Target:
+        """A new target of this kind for `profile` (only the choices made are passed on)."""
+        options = {"prosody": self.prosody}
+        if self.name == "docker":
+            options.update(image=self.image, network=self.network)
+        chosen = {key: value for key, value in options.items() if value is not None}
+        return create_target(self.name, profile, self.modules_dir, **chosen)
+
+    def on(self, name: str) -> TargetSpec:
+        """The same choice of modules and versions, on another target kind."""
+        return replace(self, name=name)

@@ -1,152 +1,181 @@
 """The `docker` target: the same Profile run in a Prosody container through the docker SDK.
 
-The generated config and the modules directory are bind-mounted read-only; Prosody logs to
-stdout in the same line format as the file log, so `log()` reads the container's logs.
-Inside the container Prosody listens on all interfaces at fixed ports; Docker publishes
-them on 127.0.0.1 only, at ports it picks. Accounts are created with `prosodyctl register`
-run inside the container.
+It is the prosody target with the server in a container: the run directory (config,
+data, log, certificates) is bind-mounted read-write at the same path inside the
+container, and the modules directory read-only, so the generated config, the incremental
+log reader and the account writer are the ones the prosody target uses. Only starting
+and stopping the server differ.
 
-A container cannot be tied to this process the way a child process is: if Python is
-killed with SIGKILL the container keeps running. Every container carries labels naming
-its owner (host and pid), and the next DockerTarget started on the same machine removes
+Networking (`network`):
+* `bridge` (the default): the engine's own network; Prosody listens on the container's
+  interfaces and the engine publishes its ports on 127.0.0.1 only, at the same numbers.
+  Mock backends listen on the bridge's gateway address (`backend_host`), which the
+  container reaches and nothing outside this machine's bridge does.
+* `host`: the container shares this machine's network; Prosody and the backends both use
+  127.0.0.1, as on the prosody target.
+
+The image is ours for the Prosody series asked for (`prosody-harness/prosody:0.12` or
+`:13`, built from Debian packages on first use, see harness.containers.image) or any
+image named with `image`, the official `prosodyim/prosody:TAG` included (pulled when
+missing). A container cannot be tied to this process the way a child process is:
+containers carry labels naming their owner (host and pid), and every start removes
 containers whose owner is gone.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import socket
 import time
-import weakref
 from pathlib import Path
 from typing import Any
 
-import requests
-
+from harness.containers.engine import EngineUnavailable, engine
+from harness.containers.image import ImageError, ensure_image, image_name, series_of
 from harness.profile import Profile
-from harness.prosody_config import ConfigError, ServerLayout, http_enabled, render_config
-from harness.prosody_log import parse_log, tail
-from harness.target import LogLine, TargetError
-from harness.targets.loopback import LoopbackTarget
-from harness.targets.prosody import REPO_LUA_MODULES
-from harness.targets.prosody_process import make_run_directory, pid_alive, release_run_directory
-from harness.targets.prosody_readiness import (
-    PORT_TAKEN,
-    activated,
-    fatal_start_error,
-)
-from harness.xmpp_client import XmppClient
+from harness.prosody_config import ServerLayout
+from harness.prosody_install import SERIES, ProsodyInstallError, resolve_prosody
+from harness.target import TargetError
+from harness.targets.prosody import ProsodyTarget, _PortTaken
+from harness.targets.prosody_process import pid_alive
 
-DEFAULT_IMAGE = "prosodyim/prosody:0.12"  # the Prosody project's own image, 0.12 series
-CONTAINER_CONFIG_DIR = "/harness/config"
-CONTAINER_CONFIG = f"{CONTAINER_CONFIG_DIR}/prosody.cfg.lua"
-CONTAINER_MODULES_DIR = "/harness/modules"
-CONTAINER_DATA_DIR = "/var/lib/prosody"
-CONTAINER_PIDFILE = "/tmp/prosody.pid"
-C2S_PORT = 5222
-HTTP_PORT = 5280
+IMAGE_ENV = "PROSODY_HARNESS_IMAGE"
+NETWORK_ENV = "PROSODY_HARNESS_DOCKER_NETWORK"
+NETWORKS = ("bridge", "host")
 LABEL = "prosody-harness"
 OWNER_HOST_LABEL = "prosody-harness.owner-host"
 OWNER_PID_LABEL = "prosody-harness.owner-pid"
-POLL_SECONDS = 0.05
-STOP_TIMEOUT_SECONDS = 5
-
-_live_targets: weakref.WeakSet[DockerTarget] = weakref.WeakSet()
+STATUS_POLL_SECONDS = 0.25  # how often a starting container's state is asked for
 
 
-@atexit.register
-def _stop_forgotten_targets() -> None:
-    for target in list(_live_targets):
-        target.stop()
-
-
-def container_layout() -> ServerLayout:
-    """Where things are inside the container."""
-    return ServerLayout(
-        data_path=CONTAINER_DATA_DIR,
-        pidfile=CONTAINER_PIDFILE,
-        certificates=f"{CONTAINER_CONFIG_DIR}/certs",
-        plugin_paths=[CONTAINER_MODULES_DIR],
-        c2s_port=C2S_PORT,
-        http_port=HTTP_PORT,
-        log_file=None,  # stdout: the container's logs
-        interfaces=["*"],  # the container's own interfaces; Docker publishes on loopback
-    )
-
-
-class DockerTarget(LoopbackTarget):
+class DockerTarget(ProsodyTarget):
     """A Prosody container started from a Profile (see the module docstring)."""
 
     def __init__(
         self,
         profile: Profile,
         modules_dir: str | None = None,
-        image: str = DEFAULT_IMAGE,
+        prosody: str | None = None,
+        image: str | None = None,
+        network: str | None = None,
         docker_client: Any = None,
         ready_timeout: float = 30.0,
     ) -> None:
-        self.profile = profile
-        self.modules_dir = modules_dir
+        super().__init__(profile, modules_dir, prosody, ready_timeout)
         self.name = "docker"
-        self.image = image
-        self.ready_timeout = ready_timeout
-        self.directory: Path | None = None  # host side of the config mount
-        self.c2s_port = 0  # published host ports
-        self.http_port = 0
-        self.boot_seconds = 0.0
+        self.image = image or os.environ.get(IMAGE_ENV) or None
+        self.network = network or os.environ.get(NETWORK_ENV) or "host"
+        if self.network not in NETWORKS:
+            raise TargetError(f"docker network {self.network!r}: choose {' or '.join(NETWORKS)}")
+        self.engine_description = ""
         self._docker = docker_client
         self._container: Any = None
-        self._last_log: list[LogLine] = []
-        self._clients: list[XmppClient] = []
-        self._http = requests.Session()
+        self._status_checked = 0.0
+        self._gateway: str | None = None
 
     @property
     def container_id(self) -> str | None:
         return self._container.id if self._container is not None else None
 
     @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+    def backend_host(self) -> str:
+        """Where mock backends listen so that the container reaches them."""
+        if self.network == "host":
+            return "127.0.0.1"
+        if self._gateway is None:
+            self._gateway = self._bridge_gateway()
+        return self._gateway
 
     def _client(self) -> Any:
         if self._docker is None:
-            import docker  # the SDK is only needed by this target
-
             try:
-                self._docker = docker.from_env()
-            except docker.errors.DockerException as exc:
-                raise TargetError(f"cannot reach the Docker engine: {exc}") from None
+                found = engine()
+            except EngineUnavailable as exc:
+                raise TargetError(f"cannot reach a container engine: {exc}") from None
+            self._docker, self.engine_description = found.client, found.description
         return self._docker
 
-    # -- lifecycle --------------------------------------------------------------------
+    def _bridge_gateway(self) -> str:
+        import docker
 
-    def start(self) -> None:
-        if self._container is not None:
-            raise TargetError("the docker target is already started")
-        plugin_dir = Path(self.modules_dir) if self.modules_dir else REPO_LUA_MODULES
-        if not plugin_dir.is_dir():
-            raise TargetError(f"modules directory {plugin_dir} does not exist")
+        try:
+            network = self._client().networks.get("bridge")
+        except docker.errors.DockerException as exc:
+            raise TargetError(f"cannot inspect the engine's bridge network: {exc}") from None
+        for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+            gateway = config.get("Gateway")
+            if gateway and ":" not in gateway:
+                return gateway
+        raise TargetError("the engine's bridge network has no IPv4 gateway address")
+
+    # -- lifecycle (the parts that differ from a local process) ----------------------------
+
+    def _before_start(self) -> None:
         client = self._client()
-        try:
-            config = render_config(self.profile, container_layout())
-        except ConfigError as exc:
-            raise TargetError(f"invalid profile: {exc}") from None
         self._remove_orphans(client)
+        if self.image is None:
+            series = self._series()
+            self.image = image_name(series)
         self._ensure_image(client)
-        self.directory = make_run_directory("prosody-harness-docker-")
+        self.version = ""  # known once the server says it (its log's welcome line)
+
+    def _series(self) -> str:
+        if self.prosody in SERIES:
+            return self.prosody
         try:
-            # Readable by whatever user the image runs Prosody as.
-            self.directory.chmod(0o755)
-            (self.directory / "certs").mkdir(mode=0o755)
-            config_file = self.directory / "prosody.cfg.lua"
-            config_file.write_text(config, encoding="utf-8")
-            config_file.chmod(0o644)
-            started = time.monotonic()
-            self._container = client.containers.run(
+            return resolve_prosody(self.prosody).series
+        except ProsodyInstallError as exc:
+            raise TargetError(
+                f"{exc}; the docker target needs --prosody 0.12 or 13, or --image"
+            ) from None
+
+    def _ensure_image(self, client: Any) -> None:
+        import docker
+
+        series = series_of(self.image)
+        if series is not None:
+            try:
+                ensure_image(client, series)
+            except (ImageError, docker.errors.DockerException) as exc:
+                raise TargetError(f"cannot build image {self.image}: {exc}") from None
+            return
+        try:
+            client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            try:
+                client.images.pull(self.image)
+            except docker.errors.DockerException as exc:
+                raise TargetError(f"cannot pull image {self.image}: {exc}") from None
+        except docker.errors.DockerException as exc:
+            raise TargetError(f"cannot inspect image {self.image}: {exc}") from None
+
+    def _layout(self, directory: Path, plugin_dir: Path) -> ServerLayout:
+        layout = super()._layout(directory, plugin_dir)
+        if self.network == "bridge":
+            layout.interfaces = ["*"]  # the container's own; the engine publishes on loopback
+        return layout
+
+    def _prepare_directory(self, plugin_dir: Path) -> None:
+        super()._prepare_directory(plugin_dir)
+        self._plugin_dir = plugin_dir
+        # Readable and writable by whatever user the image runs Prosody as.
+        for path in (self._dir, self._dir / "data", self._dir / "certs"):
+            path.chmod(0o777)
+        self.config_path.chmod(0o644)
+
+    def _launch(self) -> None:
+        import docker
+
+        ports: dict[str, Any] = {}
+        if self.network == "bridge":
+            ports = {
+                f"{port}/tcp": ("127.0.0.1", port) for port in (self.c2s_port, self.http_port)
+            }
+        run_dir = str(self._dir)
+        try:
+            self._container = self._client().containers.run(
                 self.image,
-                entrypoint=["prosody"],
-                command=["--config", CONTAINER_CONFIG, "-F"],
+                command=["prosody", "--config", str(self.config_path), "-F"],
                 user="root",
                 detach=True,
                 labels={
@@ -155,37 +184,73 @@ class DockerTarget(LoopbackTarget):
                     OWNER_PID_LABEL: str(os.getpid()),
                 },
                 volumes={
-                    str(self.directory): {"bind": CONTAINER_CONFIG_DIR, "mode": "ro"},
-                    str(plugin_dir.resolve()): {"bind": CONTAINER_MODULES_DIR, "mode": "ro"},
+                    run_dir: {"bind": run_dir, "mode": "rw"},
+                    str(self._plugin_dir): {"bind": str(self._plugin_dir), "mode": "ro"},
                 },
-                ports={
-                    f"{C2S_PORT}/tcp": ("127.0.0.1", None),
-                    f"{HTTP_PORT}/tcp": ("127.0.0.1", None),
-                },
+                ports=ports,
+                network_mode="host" if self.network == "host" else None,
             )
-            _live_targets.add(self)
-            self._wait_ready(started)
-            self.boot_seconds = time.monotonic() - started
-        except BaseException:
-            self.stop()
-            raise
+        except docker.errors.APIError as exc:
+            if "address already in use" in str(exc).lower():
+                raise _PortTaken() from None
+            raise TargetError(f"the engine could not start {self.image}: {exc}") from None
 
-    def _ensure_image(self, client: Any) -> None:
+    def _exit_status(self) -> int | None:
         import docker
 
+        container = self._container
+        if container is None:
+            return None
+        now = time.monotonic()
+        if now - self._status_checked < STATUS_POLL_SECONDS:
+            return None  # the log and the probes say more, and cost less than the API
+        self._status_checked = now
         try:
-            client.images.get(self.image)
-        except docker.errors.ImageNotFound:
-            try:
-                client.images.pull(self.image)
-            except docker.errors.DockerException as exc:
-                raise TargetError(f"cannot pull image {self.image}: {exc}") from None
+            container.reload()
+        except docker.errors.NotFound:
+            return -1
+        if container.status in ("exited", "dead"):
+            return int((container.attrs.get("State") or {}).get("ExitCode", -1))
+        return None
+
+    def _output(self) -> str:
+        import docker
+
+        if self._container is None:
+            return ""
+        try:
+            return _text(self._container.logs(stdout=True, stderr=True)).strip()
+        except docker.errors.DockerException:
+            return ""
+
+    def _terminate(self) -> None:
+        import docker
+
+        container, self._container = self._container, None
+        if container is None:
+            return
+        try:
+            # SIGTERM (tini hands it to Prosody, which exits in milliseconds), then a
+            # forced removal: the fastest of the engine's ways to stop, measured.
+            container.kill(signal="SIGTERM")
+        except docker.errors.DockerException:
+            pass  # gone already, or exited: the removal settles it
+        _remove(container)
 
     def _remove_orphans(self, client: Any) -> None:
-        """Remove containers left by harness processes on this host that no longer exist."""
+        """Remove containers left by harness processes on this host that no longer exist.
+
+        The list is sparse (no inspection per container), and a container that another
+        process removes meanwhile is no error: both are races under parallel starts."""
+        import docker
+
         here = socket.gethostname()
-        for container in client.containers.list(all=True, filters={"label": LABEL}):
-            labels = container.labels or {}
+        try:
+            found = client.containers.list(all=True, sparse=True, filters={"label": LABEL})
+        except docker.errors.DockerException as exc:
+            raise TargetError(f"cannot list containers: {exc}") from None
+        for container in found:
+            labels = container.attrs.get("Labels") or {}
             if labels.get(OWNER_HOST_LABEL) != here:
                 continue
             try:
@@ -193,92 +258,46 @@ class DockerTarget(LoopbackTarget):
             except ValueError:
                 continue
             if owner != os.getpid() and not pid_alive(owner):
-                container.remove(force=True, v=True)
+                _remove(container)
 
-    def _published_port(self, container_port: int) -> int:
-        bindings = (self._container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        for binding in bindings.get(f"{container_port}/tcp") or []:
-            if binding.get("HostIp") in ("127.0.0.1", "") and binding.get("HostPort"):
-                return int(binding["HostPort"])
-        return 0
+    # -- accounts the config cannot write directly --------------------------------------
 
-    def _wait_ready(self, started: float) -> None:
-        want_http = http_enabled(self.profile)
-        deadline = started + self.ready_timeout
-        while True:
-            self._container.reload()
-            lines = self.log()
-            fatal = fatal_start_error(lines) or next(
-                (line.message for line in lines if PORT_TAKEN in line.message), None
-            )
-            if fatal:
-                self._fail(f"prosody reported: {fatal}")
-            if self._container.status in ("exited", "dead"):
-                code = self._container.attrs.get("State", {}).get("ExitCode")
-                self._fail(f"the container exited with status {code} while starting")
-            self.c2s_port = self._published_port(C2S_PORT)
-            self.http_port = self._published_port(HTTP_PORT)
-            # Docker's proxy accepts connections before Prosody listens: the log decides.
-            if (
-                self.c2s_port
-                and activated(lines, "c2s", C2S_PORT)
-                and (not want_http or (self.http_port and activated(lines, "http", HTTP_PORT)))
-                and self._listeners_answer(want_http)
-            ):
-                return
-            if time.monotonic() > deadline:
-                self._fail(f"the container was not ready within {self.ready_timeout:g} s")
-            time.sleep(POLL_SECONDS)
+    def _prosodyctl(self, arguments: list[str]) -> tuple[int, str]:
+        """prosodyctl inside the container (only for accounts the file writer cannot do)."""
+        import docker
 
-    def _fail(self, reason: str) -> None:
-        raise TargetError(f"{reason}\nlog tail:\n{tail(self.log(), 25) or '(empty)'}")
-
-    def stop(self) -> None:
-        self._disconnect_clients()
-        container, self._container = self._container, None
-        if container is not None:
-            import docker
-
-            try:
-                container.stop(timeout=STOP_TIMEOUT_SECONDS)
-                self._last_log = parse_log(_text(container.logs(stdout=True, stderr=True)))
-            except docker.errors.DockerException:
-                pass  # already gone; removal below settles it
-            try:
-                container.remove(force=True, v=True)  # v: the image's anonymous volumes too
-            except docker.errors.NotFound:
-                pass
-        _live_targets.discard(self)
-        self._http.close()
-        directory, self.directory = self.directory, None
-        if directory is not None:
-            release_run_directory(directory)
-
-    # -- using it ---------------------------------------------------------------------
-
-    def _running(self) -> Any:
         if self._container is None:
             raise TargetError("the docker target is not started")
-        return self._container
+        try:
+            result = self._container.exec_run(["prosodyctl", *arguments], user="root")
+        except docker.errors.DockerException as exc:
+            raise TargetError(f"prosodyctl in the container: {exc}") from None
+        return result.exit_code, _text(result.output).strip()
 
-    def create_user(self, username: str, host: str, password: str) -> None:
-        """Create the account, or reset its password (prosodyctl inside the container)."""
-        if host not in self.profile.hosts:
-            raise TargetError(f"cannot create {username}@{host}: {host} is not a virtual host")
-        command = ["prosodyctl", "--config", CONTAINER_CONFIG, "register", username, host, password]
-        result = self._running().exec_run(command, user="root")
-        if result.exit_code != 0:
-            said = _text(result.output).strip() or f"status {result.exit_code}"
-            raise TargetError(f"cannot create {username}@{host}: {said}")
 
-    def _ensure_started(self) -> None:
-        self._running()
+GONE = ("no such container", "does not exist", "removal of container")
+REMOVE_ATTEMPTS = 5
 
-    def log(self) -> list[LogLine]:
-        if self._container is None:
-            return list(self._last_log)
-        self._last_log = parse_log(_text(self._container.logs(stdout=True, stderr=True)))
-        return list(self._last_log)
+
+def _remove(container: Any) -> None:
+    """Remove a container, whether or not someone else already did. A container caught
+    between running and stopped makes the engine refuse a forced removal ("state
+    improper"): asked again a moment later, it agrees."""
+    import docker
+
+    for attempt in range(1, REMOVE_ATTEMPTS + 1):
+        try:
+            container.remove(force=True, v=True)  # v: the image's anonymous volumes too
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            text = str(exc).lower()
+            if any(gone in text for gone in GONE):
+                return
+            if attempt == REMOVE_ATTEMPTS:
+                raise TargetError(f"cannot remove container {container.id[:12]}: {exc}") from None
+            time.sleep(0.05 * attempt)
 
 
 def _text(data: bytes | str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import codecs
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,8 @@ import requests
 
 from harness.profile import Profile
 from harness.prosody_config import ConfigError, ServerLayout, http_enabled, render_config
-from harness.prosody_log import LogReader, tail
+from harness.prosody_install import ProsodyInstall, ProsodyInstallError, resolve_prosody
+from harness.prosody_log import LogReader, tail, welcome_version
 from harness.target import LogLine, TargetError
 from harness.targets.loopback import LoopbackTarget
 from harness.targets.prosody_accounts import iterations_if_writable, write_account
@@ -51,22 +53,11 @@ from harness.targets.prosody_readiness import (
 from harness.xmpp_client import XmppClient
 
 REPO_LUA_MODULES = Path(__file__).resolve().parents[2] / "lua_modules"
-INSTALL_HINT = "install it with: apt-get install -y prosody lua-cjson"
 
+DEPENDENCY_NOTICE = re.compile(r"^Prosody was unable to find (\S+)", re.MULTILINE)
 START_ATTEMPTS = 3
 POLL_SECONDS = 0.003
 STOP_GRACE_SECONDS = 5.0
-
-
-def find_program(name: str, given: str | None) -> str:
-    if given:
-        if not (os.path.isfile(given) and os.access(given, os.X_OK)):
-            raise TargetError(f"{given} is not an executable file")
-        return given
-    found = shutil.which(name)
-    if not found:
-        raise TargetError(f"{name} not found on PATH; {INSTALL_HINT}")
-    return found
 
 
 _live_targets: weakref.WeakSet[ProsodyTarget] = weakref.WeakSet()
@@ -85,19 +76,24 @@ class ProsodyTarget(LoopbackTarget):
         self,
         profile: Profile,
         modules_dir: str | None = None,
-        prosody_binary: str | None = None,
+        prosody: str | None = None,
         ready_timeout: float = 10.0,
     ) -> None:
         self.profile = profile
         self.modules_dir = modules_dir
         self.name = "prosody"
-        self.prosody_binary = prosody_binary
+        self.prosody = prosody  # "0.12", "13", a launcher path, or None (see prosody_install)
         self.ready_timeout = ready_timeout
+        self.version = ""  # the running server's, from its log (e.g. "0.12.3")
+        # Optional libraries Prosody said at start it could not find (printed to its
+        # output, not logged: they are reported with the run, never an error).
+        self.notices: list[str] = []
         self.directory: Path | None = None
         self.c2s_port = 0
         self.http_port = 0
         self.boot_seconds = 0.0  # spawn to ready, of the last start
         self._process: subprocess.Popen[bytes] | None = None
+        self._install: ProsodyInstall | None = None
         self._log = LogReader()
         self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._log_offset = 0
@@ -137,16 +133,22 @@ class ProsodyTarget(LoopbackTarget):
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._process is not None:
-            raise TargetError("the prosody target is already started")
-        binary = find_program("prosody", self.prosody_binary)
+        if self.directory is not None:
+            raise TargetError(f"the {self.name} target is already started")
         plugin_dir = Path(self.modules_dir) if self.modules_dir else REPO_LUA_MODULES
-        if self.modules_dir and not plugin_dir.is_dir():
-            raise TargetError(f"modules directory {self.modules_dir} does not exist")
+        if not plugin_dir.is_dir():
+            raise TargetError(f"modules directory {plugin_dir} does not exist")
+        self._before_start()
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
-                self._prepare_directory(plugin_dir)
-                self._spawn_and_wait(binary)
+                self._prepare_directory(plugin_dir.resolve())
+                started = time.monotonic()
+                self._launch()
+                _live_targets.add(self)
+                self._wait_ready(started)
+                self.boot_seconds = time.monotonic() - started
+                self.version = welcome_version(self.log()) or self.version
+                self.notices = DEPENDENCY_NOTICE.findall(self._output())
                 return
             except _PortTaken:
                 self._discard()
@@ -158,35 +160,46 @@ class ProsodyTarget(LoopbackTarget):
                 self._discard()
                 raise
 
+    def _before_start(self) -> None:
+        """Find what the start needs (the prosody launcher) before any file is written."""
+        try:
+            self._install = resolve_prosody(self.prosody)
+        except ProsodyInstallError as exc:
+            raise TargetError(str(exc)) from None
+        self.version = self._install.version
+
+    def _layout(self, directory: Path, plugin_dir: Path) -> ServerLayout:
+        return ServerLayout(
+            data_path=str(directory / "data"),
+            pidfile=str(directory / "prosody.pid"),
+            certificates=str(directory / "certs"),
+            plugin_paths=[str(plugin_dir)],
+            c2s_port=self.c2s_port,
+            http_port=self.http_port,
+            log_file=str(directory / "prosody.log"),
+        )
+
     def _prepare_directory(self, plugin_dir: Path) -> None:
-        self.directory = make_run_directory("prosody-harness-")
+        self.directory = make_run_directory(f"prosody-harness-{self.name}-")
         for sub in ("data", "certs"):
             (self.directory / sub).mkdir()
         self.c2s_port = free_port()
         self.http_port = free_port()
         while self.http_port == self.c2s_port:
             self.http_port = free_port()
-        layout = ServerLayout(
-            data_path=str(self.directory / "data"),
-            pidfile=str(self.directory / "prosody.pid"),
-            certificates=str(self.directory / "certs"),
-            plugin_paths=[str(plugin_dir.resolve())],
-            c2s_port=self.c2s_port,
-            http_port=self.http_port,
-            log_file=str(self.log_path),
-        )
         try:
-            self.config_path.write_text(render_config(self.profile, layout), encoding="utf-8")
+            config = render_config(self.profile, self._layout(self.directory, plugin_dir))
         except ConfigError as exc:
             raise TargetError(f"invalid profile: {exc}") from None
+        self.config_path.write_text(config, encoding="utf-8")
         self._log = LogReader()
         self._log_decoder.reset()
         self._log_offset = 0
 
-    def _spawn_and_wait(self, binary: str) -> None:
-        started = time.monotonic()
+    def _launch(self) -> None:
+        """Start the server (it then writes its log into the run directory)."""
         with open(self.output_path, "wb") as output:
-            command = [binary, "--config", str(self.config_path), "-F"]
+            command = [self._install.binary, "--config", str(self.config_path), "-F"]
             self._process = spawn_tied_child(
                 command,
                 cwd=self._dir,
@@ -195,13 +208,12 @@ class ProsodyTarget(LoopbackTarget):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        _live_targets.add(self)
-        self._wait_ready(started)
-        self.boot_seconds = time.monotonic() - started
+
+    def _exit_status(self) -> int | None:
+        """The server's exit status, or None while it runs."""
+        return self._process.poll() if self._process else None
 
     def _wait_ready(self, started: float) -> None:
-        process = self._process
-        assert process is not None
         want_http = http_enabled(self.profile)
         c2s_bound = http_bound = False
         deadline = started + self.ready_timeout
@@ -214,8 +226,9 @@ class ProsodyTarget(LoopbackTarget):
                 self._fail(f"prosody reported: {fatal}")
             c2s_bound = c2s_bound or activated(lines, "c2s", self.c2s_port)
             http_bound = http_bound or activated(lines, "http", self.http_port)
-            if process.poll() is not None:
-                self._fail(f"prosody exited with status {process.returncode} while starting")
+            status = self._exit_status()
+            if status is not None:
+                self._fail(f"prosody exited with status {status} while starting")
             if (
                 c2s_bound
                 and (http_bound or not want_http)
@@ -227,11 +240,15 @@ class ProsodyTarget(LoopbackTarget):
                 self._fail(f"prosody was not ready within {self.ready_timeout:g} s ({missing})")
             time.sleep(POLL_SECONDS)
 
+    def _output(self) -> str:
+        """What the server printed (config errors land there, not in the log)."""
+        if self.directory is not None and self.output_path.exists():
+            return self.output_path.read_text("utf-8", "replace").strip()
+        return ""
+
     def _fail(self, reason: str) -> None:
-        """Raise a TargetError with the reason, the process output and the log's tail."""
-        output = ""
-        if self.output_path.exists():
-            output = self.output_path.read_text("utf-8", "replace").strip()
+        """Raise a TargetError with the reason, the server's output and the log's tail."""
+        output = self._output()
         parts = [reason]
         if output:
             parts.append("prosody output:\n" + output[-3000:])
@@ -245,17 +262,21 @@ class ProsodyTarget(LoopbackTarget):
         self._discard()
         self._http.close()
 
-    def _discard(self) -> None:
-        """End the process (TERM, then KILL) and remove its directory; idempotent."""
+    def _terminate(self) -> None:
+        """End the server (TERM, then KILL); idempotent."""
         process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(STOP_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(STOP_GRACE_SECONDS)
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(STOP_GRACE_SECONDS)
+
+    def _discard(self) -> None:
+        """End the server and remove its directory; idempotent."""
+        if self.directory is not None:
+            self._terminate()
             self.log()  # read what it wrote while stopping, for callers asking afterwards
         _live_targets.discard(self)
         directory, self.directory = self.directory, None
@@ -274,24 +295,24 @@ class ProsodyTarget(LoopbackTarget):
             raise TargetError(f"cannot create {username}@{host}: {host} is not a virtual host")
         iterations = iterations_if_writable(self.profile, host, username, password)
         if iterations is not None:
-            write_account(self._dir / "data", host, username, password, iterations)
+            write_account(self._dir / "data", host, username, password, iterations, self.version)
             return
         self.register_with_prosodyctl(username, host, password)
 
     def register_with_prosodyctl(self, username: str, host: str, password: str) -> None:
-        prosodyctl = self._prosodyctl()
-        command = [
-            prosodyctl,
-            "--config",
-            str(self.config_path),
-            "register",
-            username,
-            host,
-            password,
-        ]
+        command = ["--config", str(self.config_path), "register", username, host, password]
+        status, said = self._prosodyctl(command)
+        if status != 0:
+            raise TargetError(f"cannot create {username}@{host}: {said or f'status {status}'}")
+
+    def _prosodyctl(self, arguments: list[str]) -> tuple[int, str]:
+        """Run prosodyctl (the one beside the server's launcher): (status, its output)."""
+        prosodyctl = self._install.prosodyctl or shutil.which("prosodyctl")
+        if not prosodyctl:
+            raise TargetError(f"no prosodyctl beside {self._install.binary} or on PATH")
         try:
             result = subprocess.run(
-                command,
+                [prosodyctl, *arguments],
                 cwd=self._dir,
                 capture_output=True,
                 text=True,
@@ -299,22 +320,12 @@ class ProsodyTarget(LoopbackTarget):
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
-            raise TargetError(f"prosodyctl register {username}@{host} timed out") from None
-        if result.returncode != 0:
-            said = (result.stdout + result.stderr).strip() or f"status {result.returncode}"
-            raise TargetError(f"cannot create {username}@{host}: {said}")
-
-    def _prosodyctl(self) -> str:
-        """prosodyctl beside the given prosody binary, else the one on PATH."""
-        if self.prosody_binary:
-            beside = Path(self.prosody_binary).with_name("prosodyctl")
-            if os.access(beside, os.X_OK):
-                return str(beside)
-        return find_program("prosodyctl", None)
+            raise TargetError(f"prosodyctl {arguments[2]} timed out") from None
+        return result.returncode, (result.stdout + result.stderr).strip()
 
     def _ensure_started(self) -> None:
-        if self._process is None:
-            raise TargetError("the prosody target is not started")
+        if self.directory is None:
+            raise TargetError(f"the {self.name} target is not started")
 
     def log(self) -> list[LogLine]:
         """Every log line so far (read incrementally: only new bytes are parsed)."""

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -71,16 +72,26 @@ def _encode(part: str) -> str:
 
 
 def write_account(
-    data_path: str | Path, host: str, username: str, password: str, iterations: int
+    data_path: str | Path,
+    host: str,
+    username: str,
+    password: str,
+    iterations: int,
+    version: str = "",
 ) -> None:
+    """Write the account as `version`'s mod_auth_internal_hashed does: 13 also stores when
+    the account was created and its password last set."""
     salt = str(uuid.uuid4())
     stored_key, server_key = scram_sha1_keys(password, salt, iterations)
-    account = {
+    account: dict[str, Any] = {
         "salt": salt,
         "iteration_count": iterations,
         "stored_key": stored_key,
         "server_key": server_key,
     }
+    if version and not version.startswith("0."):
+        now = int(time.time())
+        account.update(created=now, updated=now)
     directory = Path(data_path) / _encode(host) / "accounts"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{_encode(username)}.dat"

@@ -324,17 +324,20 @@ def test_profile_the_harness_cannot_render_fails_before_spawning():
 
 def test_bad_binary_and_missing_modules_dir_are_clear(tmp_path):
     with pytest.raises(TargetError, match="not an executable file"):
-        ProsodyTarget(Profile(), prosody_binary=str(tmp_path / "prosody")).start()
+        ProsodyTarget(Profile(), prosody=str(tmp_path / "prosody")).start()
     with pytest.raises(TargetError, match="does not exist"):
         ProsodyTarget(Profile(), modules_dir=str(tmp_path / "nope")).start()
 
 
 def test_not_ready_within_the_bound_reports_it(tmp_path):
-    # A "prosody" that never listens: start must give up at the bound, and kill it.
+    # A "prosody" that never listens: start must give up at the bound, and kill it. (Its
+    # CFG_SOURCEDIR line, valid shell too, is how the harness finds a launcher's sources.)
     fake = tmp_path / "prosody"
-    fake.write_text("#!/bin/sh\necho pretending to start\nexec sleep 30\n")
+    fake.write_text(
+        "#!/bin/sh\nCFG_SOURCEDIR='/usr/lib/prosody';\necho pretending to start\nexec sleep 30\n"
+    )
     fake.chmod(0o755)
-    target = ProsodyTarget(Profile(), prosody_binary=str(fake), ready_timeout=0.5)
+    target = ProsodyTarget(Profile(), prosody=str(fake), ready_timeout=0.5)
     with pytest.raises(TargetError) as caught:
         target.start()
     assert "not ready within 0.5 s" in str(caught.value)

@@ -5,6 +5,11 @@
 -- storage, HTTP parsing and routing, net.http - is Prosody's installed code.
 local bridge, settings = ...;
 
+-- Prosody 13 names its libraries prosody.util.* and its loader makes both spellings
+-- work (its launcher requires it first); 0.12 has no loader.
+local loader_file = io.open(settings.source_dir.."/loader.lua");
+if loader_file then loader_file:close(); require "loader"; end
+
 local clock = { now = settings.start_time };
 local sandbox = {
 	bridge = bridge, clock = clock,
@@ -75,6 +80,7 @@ _G.bare_sessions, _G.full_sessions, _G.hosts = prosody.bare_sessions, prosody.fu
 prosody.paths = { source = settings.source_dir, config = settings.data_dir,
 	plugins = _G.CFG_PLUGINDIR, data = settings.data_dir };
 _G.log = logger.init("general");
+require "util.import"; -- the global import(), as util.startup defines it
 prosody.log = _G.log;
 prosody.config_loaded = true;
 

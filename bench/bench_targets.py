@@ -1,0 +1,126 @@
+"""Per-target timings: start to ready, stop, account creation, login, a message, an HTTP
+request; and the whole scenario suite on each target.
+
+    .venv/bin/python bench/bench_targets.py [--targets prosody,docker,sandbox]
+        [--prosody 0.12|13|PATH] [--runs N] [--suite [DIR]]
+
+Targets are measured alternately, round by round, so a noisy moment hits all of them.
+Prints the median (and min/max) of each; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+from harness.profile import Profile
+from harness.runner import Runner, RunOptions, load_all
+from harness.targets import TargetSpec
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def line(target: str, what: str, seconds: list[float]) -> str:
+    ms = [s * 1000 for s in seconds]
+    return (
+        f"{target:<8} {what:<30} median {statistics.median(ms):8.1f} ms"
+        f"   min {min(ms):8.1f}   max {max(ms):8.1f}   (n={len(ms)})"
+    )
+
+
+def lifecycle(spec: TargetSpec, runs: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {"start to ready": [], "stop": []}
+    for _ in range(runs):
+        target = spec.create(Profile())
+        figures["start to ready"].append(timed(target.start))
+        figures["stop"].append(timed(target.stop))
+    return figures
+
+
+def use(spec: TargetSpec, runs: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {}
+    with spec.create(Profile()) as target:
+        figures["create user"] = [
+            timed(lambda i=i: target.create_user(f"user{i}", "localhost", "pw"))
+            for i in range(max(runs, 2))
+        ]
+        target.connect("user0@localhost", "pw").disconnect()  # warm up slixmpp's imports
+        logins = []
+        for i in range(runs * 3):
+            started = time.perf_counter()
+            client = target.connect(f"user{i % runs}@localhost", "pw")
+            logins.append(time.perf_counter() - started)
+            client.disconnect()
+        figures["connect + auth + bind"] = logins
+        sender = target.connect("user0@localhost", "pw")
+        receiver = target.connect("user1@localhost", "pw")
+        trips = []
+        for i in range(runs * 3):
+            started = time.perf_counter()
+            sender.send(f'<message to="{receiver.jid}" id="b{i}"><body>x</body></message>')
+            receiver.receive(lambda e, i=i: e.get("id") == f"b{i}")
+            trips.append(time.perf_counter() - started)
+        figures["message, client to client"] = trips
+        figures["HTTP GET /"] = [timed(lambda: target.http("GET", "/")) for _ in range(runs * 3)]
+    return figures
+
+
+def suite(spec: TargetSpec, path: str) -> tuple[float, int, bool]:
+    loaded = load_all([path])
+    options = RunOptions([spec.name], prosody=spec.prosody, image=spec.image)
+    report = Runner(options).run(loaded)
+    return report.seconds, len(report.results), report.ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="prosody,docker,sandbox")
+    parser.add_argument("--prosody", metavar="VERSION", help="0.12, 13 or a launcher path")
+    parser.add_argument("--image", metavar="NAME", help="image for the docker target")
+    parser.add_argument("--runs", type=int, default=5, help="rounds per measurement (default 5)")
+    parser.add_argument(
+        "--suite", nargs="?", const="scenarios", metavar="DIR",
+        help="also time the whole suite (default folder: scenarios) on each target",
+    )
+    args = parser.parse_args()
+    specs = [
+        TargetSpec(name, prosody=args.prosody, image=args.image)
+        for name in args.targets.split(",")
+    ]
+    for spec in specs:  # a first start builds images, fetches versions, warms caches
+        with spec.create(Profile()):
+            pass
+
+    totals: dict[str, dict[str, list[float]]] = {spec.name: {} for spec in specs}
+    for _ in range(args.runs):
+        for spec in specs:
+            for what, seconds in lifecycle(spec, 1).items():
+                totals[spec.name].setdefault(what, []).extend(seconds)
+    for spec in specs:
+        for what, seconds in use(spec, args.runs).items():
+            totals[spec.name][what] = seconds
+    print(f"Prosody: {args.prosody or 'the one on PATH'}")
+    for what in next(iter(totals.values())):
+        for spec in specs:
+            print(line(spec.name, what, totals[spec.name][what]))
+
+    if args.suite:
+        times = {}
+        for spec in specs:
+            seconds, count, ok = suite(spec, args.suite)
+            times[spec.name] = seconds
+            verdict = "all passed" if ok else "NOT all passed"
+            print(f"{spec.name:<8} suite {args.suite}: {count} in {seconds:.1f} s ({verdict})")
+        if "prosody" in times:
+            for name, seconds in times.items():
+                print(f"{name:<8} suite time / prosody's: {seconds / times['prosody']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
