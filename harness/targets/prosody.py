@@ -78,7 +78,9 @@ class ProsodyTarget(LoopbackTarget):
         modules_dir: str | None = None,
         prosody: str | None = None,
         ready_timeout: float = 10.0,
+        prosody_binary: str | None = None,  # the old name of `prosody` (a path)
     ) -> None:
+        prosody = prosody or prosody_binary
         self.profile = profile
         self.modules_dir = modules_dir
         self.name = "prosody"
