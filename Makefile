@@ -12,9 +12,13 @@ INSTALLED := $(VENV)/.installed
 run: setup
 	$(BIN)/prosody-harness run scenarios/
 
-## test: the whole test suite, real Prosody included
+## test: the harness's own tests, then every scenario on every target (sandbox, prosody,
+## docker) for Prosody 0.12 and 13; JUnit reports land in reports/
 test: setup
-	$(BIN)/pytest -p no:cacheprovider tests scenarios --target all
+	$(BIN)/pytest -p no:cacheprovider tests
+	mkdir -p reports
+	$(BIN)/prosody-harness run scenarios --target all --prosody 0.12 --junit reports/scenarios-0.12.xml
+	$(BIN)/prosody-harness run scenarios --target all --prosody 13 --junit reports/scenarios-13.xml
 
 ## lint: ruff over the Python code, luacheck over the Lua code (config: .luacheckrc)
 lint: setup

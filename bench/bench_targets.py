@@ -2,10 +2,11 @@
 request; and the whole scenario suite on each target.
 
     .venv/bin/python bench/bench_targets.py [--targets prosody,docker,sandbox]
-        [--prosody 0.12|13|PATH] [--runs N] [--suite [DIR]]
+        [--prosody 0.12,13] [--runs N] [--suite [DIR]]
 
-Targets are measured alternately, round by round, so a noisy moment hits all of them.
-Prints the median (and min/max) of each; nothing is asserted.
+Every target is measured with every Prosody version given, alternately, round by round,
+so a noisy moment hits all of them. Prints the median (and min/max) of each; nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def label(spec: TargetSpec) -> str:
+    return f"{spec.name}@{spec.prosody}" if spec.prosody else spec.name
+
+
 def line(target: str, what: str, seconds: list[float]) -> str:
     ms = [s * 1000 for s in seconds]
     return (
-        f"{target:<8} {what:<30} median {statistics.median(ms):8.1f} ms"
+        f"{target:<13} {what:<28} median {statistics.median(ms):8.1f} ms"
         f"   min {min(ms):8.1f}   max {max(ms):8.1f}   (n={len(ms)})"
     )
 
@@ -81,7 +86,9 @@ def suite(spec: TargetSpec, path: str) -> tuple[float, int, bool]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="prosody,docker,sandbox")
-    parser.add_argument("--prosody", metavar="VERSION", help="0.12, 13 or a launcher path")
+    parser.add_argument(
+        "--prosody", metavar="VERSIONS", help="0.12, 13, a launcher path, or a list: 0.12,13"
+    )
     parser.add_argument("--image", metavar="NAME", help="image for the docker target")
     parser.add_argument("--runs", type=int, default=5, help="rounds per measurement (default 5)")
     parser.add_argument(
@@ -89,37 +96,40 @@ def main() -> None:
         help="also time the whole suite (default folder: scenarios) on each target",
     )
     args = parser.parse_args()
+    versions = args.prosody.split(",") if args.prosody else [None]
     specs = [
-        TargetSpec(name, prosody=args.prosody, image=args.image)
+        TargetSpec(name, prosody=version, image=args.image)
+        for version in versions
         for name in args.targets.split(",")
     ]
     for spec in specs:  # a first start builds images, fetches versions, warms caches
         with spec.create(Profile()):
             pass
 
-    totals: dict[str, dict[str, list[float]]] = {spec.name: {} for spec in specs}
+    totals: dict[str, dict[str, list[float]]] = {label(spec): {} for spec in specs}
     for _ in range(args.runs):
         for spec in specs:
             for what, seconds in lifecycle(spec, 1).items():
-                totals[spec.name].setdefault(what, []).extend(seconds)
+                totals[label(spec)].setdefault(what, []).extend(seconds)
     for spec in specs:
         for what, seconds in use(spec, args.runs).items():
-            totals[spec.name][what] = seconds
-    print(f"Prosody: {args.prosody or 'the one on PATH'}")
+            totals[label(spec)][what] = seconds
     for what in next(iter(totals.values())):
         for spec in specs:
-            print(line(spec.name, what, totals[spec.name][what]))
+            print(line(label(spec), what, totals[label(spec)][what]))
 
     if args.suite:
         times = {}
         for spec in specs:
             seconds, count, ok = suite(spec, args.suite)
-            times[spec.name] = seconds
+            times[label(spec)] = seconds
             verdict = "all passed" if ok else "NOT all passed"
-            print(f"{spec.name:<8} suite {args.suite}: {count} in {seconds:.1f} s ({verdict})")
-        if "prosody" in times:
-            for name, seconds in times.items():
-                print(f"{name:<8} suite time / prosody's: {seconds / times['prosody']:.2f}")
+            print(f"{label(spec):<13} suite {args.suite}: {count} in {seconds:.1f} s ({verdict})")
+        for spec in specs:
+            base = label(spec.on("prosody"))
+            if base in times:
+                ratio = times[label(spec)] / times[base]
+                print(f"{label(spec):<13} suite time / {base}'s: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="VERSION",
         default=None,
         help="Prosody to run on every target: 0.12, 13 (fetched on first use) or the path of "
-        "a prosody launcher (default: $PROSODY_HARNESS_PROSODY, else the prosody on PATH)",
+        "a prosody launcher; a comma-separated list (0.12,13) runs every scenario on each "
+        "(default: $PROSODY_HARNESS_PROSODY, else the prosody on PATH)",
     )
     group.addoption(
         "--image",
@@ -115,14 +116,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     return None
 
 
-def target_spec(config: pytest.Config, name: str) -> TargetSpec:
-    """The target `name` made of what the command line chose (modules, versions, image)."""
+def target_spec(config: pytest.Config, name: str, prosody: str | None = None) -> TargetSpec:
+    """The target `name` made of what the command line chose (modules, version, image)."""
     return TargetSpec(
         name,
         config.getoption("modules"),
-        config.getoption("prosody"),
+        prosody or _prosody_versions(config)[0],
         config.getoption("image"),
     )
+
+
+def _prosody_versions(config: pytest.Config) -> list[str | None]:
+    """--prosody 0.12,13 runs every scenario on each; without it, the environment's."""
+    given = config.getoption("prosody")
+    return [v.strip() for v in given.split(",") if v.strip()] if given else [None]
 
 
 def _target_names(config: pytest.Config) -> list[str]:
@@ -140,9 +147,16 @@ class ScenarioFile(pytest.File):
             yield InvalidScenarioItem.from_parent(self, name=self.path.name, error=exc)
             return
         names = _target_names(self.config)
-        for target in names:
-            name = scenario.name if len(names) == 1 else f"{scenario.name}[{target}]"
-            yield ScenarioItem.from_parent(self, name=name, scenario=scenario, target=target)
+        versions = _prosody_versions(self.config)
+        for version in versions:
+            for target in names:
+                label = "-".join(
+                    ([target] if len(names) > 1 else []) + ([version] if len(versions) > 1 else [])
+                )
+                name = f"{scenario.name}[{label}]" if label else scenario.name
+                yield ScenarioItem.from_parent(
+                    self, name=name, scenario=scenario, target=target, prosody=version
+                )
 
 
 class ScenarioFailure(Exception):
@@ -152,16 +166,17 @@ class ScenarioFailure(Exception):
 
 
 class ScenarioItem(pytest.Item):
-    def __init__(self, *, scenario: Scenario, target: str, **kwargs):
+    def __init__(self, *, scenario: Scenario, target: str, prosody: str | None, **kwargs):
         super().__init__(**kwargs)
         self.scenario = scenario
         self.target = target
+        self.prosody = prosody  # as given to --prosody (None: the environment's)
         self.extra_keyword_matches.update(scenario.tags)
 
     def runtest(self) -> None:
-        if not self.scenario.runs_on(self.target):
-            pytest.skip(f"runs only on {', '.join(self.scenario.targets)}")
         pool = self._pool()
+        if not self.scenario.runs_on(self.target, pool.series):
+            pytest.skip(self.scenario.restriction())
         try:
             lease = pool.acquire(self.scenario)
         except TargetError as exc:
@@ -181,11 +196,11 @@ class ScenarioItem(pytest.Item):
 
     def _pool(self) -> ServerPool:
         pools = self.config.stash[POOLS]
-        if self.target not in pools:
-            pools[self.target] = ServerPool(
-                target_spec(self.config, self.target), reuse=not self.config.getoption("no_reuse")
-            )
-        return pools[self.target]
+        key = f"{self.target}@{self.prosody}"
+        if key not in pools:
+            spec = target_spec(self.config, self.target, self.prosody)
+            pools[key] = ServerPool(spec, reuse=not self.config.getoption("no_reuse"))
+        return pools[key]
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioFailure):

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from mock_backends import tls
 from mock_backends.faults import Fault, FaultList
 from mock_backends.http_server import BackgroundServer, DropConnection
 from mock_backends.journal import Journal, JournalEntry
@@ -21,7 +22,7 @@ from mock_backends.validation import check_keys, expect_mapping
 #: Paths under this prefix drive the mock; they are never journaled nor faulted.
 CONTROL_PREFIX = "/_mock/"
 
-COMMON_CONFIG_KEYS = ("kind", "faults")
+COMMON_CONFIG_KEYS = ("kind", "faults", "tls")
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -100,7 +101,11 @@ class Backend:
             raise ValueError(f"{where}.faults: expected a list of faults")
         for index, fault in enumerate(faults):
             self._faults.add(Fault.from_mapping(fault, f"{where}.faults[{index}]"))
-        self._server = BackgroundServer(self._serve, host, port)
+        self.tls = settings.get("tls") or None
+        if self.tls is True:
+            self.tls = "trusted"
+        context = tls.server_context(self.tls, host) if self.tls else None
+        self._server = BackgroundServer(self._serve, host, port, context)
         self.host = self._server.host
         self.port = self._server.port
 
@@ -116,7 +121,7 @@ class Backend:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def stop(self) -> None:
         """Stop serving; releases hung requests. Safe to call more than once."""

@@ -17,6 +17,7 @@ import logging
 import queue
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -35,6 +36,8 @@ IDLE_TIMEOUT_SECONDS = 30.0
 #: Limits on the request head, as common servers apply them.
 MAX_HEADER_LINE_BYTES = 65536
 MAX_HEADER_COUNT = 100
+#: A TLS client that has not finished its handshake by then is dropped.
+HANDSHAKE_TIMEOUT_SECONDS = 10.0
 
 
 class RequestHeaders:
@@ -352,8 +355,11 @@ class ThreadedWsgiServer(socketserver.TCPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, app: WsgiApp, host: str, port: int) -> None:
+    def __init__(
+        self, app: WsgiApp, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
+        self.tls = tls
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._workers = _ConnectionWorkers(self._serve_connection, "mock-http-connection")
@@ -368,6 +374,15 @@ class ThreadedWsgiServer(socketserver.TCPServer):
     def _serve_connection(self, job: tuple[Any, Any]) -> None:
         request, client_address = job
         try:
+            if self.tls is not None:
+                # The handshake happens here, in the connection's own thread, bounded:
+                # a client that refuses the certificate just ends its connection.
+                request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
+                try:
+                    request = self.tls.wrap_socket(request, server_side=True)
+                except (OSError, ssl.SSLError) as exc:
+                    log.info("TLS handshake with %s failed: %s", client_address, exc)
+                    return
             self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
@@ -400,10 +415,17 @@ class ThreadedWsgiServer(socketserver.TCPServer):
 
 
 class BackgroundServer:
-    """Serves a WSGI app on host:port (0 = a free port) from a background thread."""
+    """Serves a WSGI app on host:port (0 = a free port) from a background thread, over
+    TLS when given a server context."""
 
-    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = ThreadedWsgiServer(app, host, port)
+    def __init__(
+        self,
+        app: WsgiApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self._server = ThreadedWsgiServer(app, host, port, tls)
         self.host, self.port = self._server.server_address[:2]
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -30,11 +30,18 @@ def reserve_port() -> int:
 def backend_variables(
     host: str, ports: dict[str, int], specs: dict[str, BackendSpec]
 ) -> dict[str, str]:
-    """`${NAME.url}` and `${NAME.port}` of each backend, as the server reaches them."""
+    """`${NAME.url}`, `${NAME.port}` and `${NAME.ca_file}` of each backend, as the server
+    reaches them (https:// for a backend with `tls:`; ca_file is the test authority that
+    signs `trusted` certificates, for the profile's `ssl = { cafile = ... }`)."""
     variables = {}
     for name, port in ports.items():
-        variables[f"{name}.url"] = f"http://{host}:{port}"
+        scheme = "https" if specs[name].config.get("tls") else "http"
+        variables[f"{name}.url"] = f"{scheme}://{host}:{port}"
         variables[f"{name}.port"] = str(port)
+        if specs[name].config.get("tls"):
+            from mock_backends.tls import ca_file
+
+            variables[f"{name}.ca_file"] = ca_file()
     return variables
 
 

@@ -76,6 +76,7 @@ class ScenarioRun:
             self.target.name,
             tags=list(scenario.tags),
             shared_server=bool(self.server.suffix),
+            prosody=self.target.version,
         )
         started = time.monotonic()
         current: Step | None = None

@@ -36,6 +36,7 @@ class ServerPool:
     def __init__(self, spec: TargetSpec, reuse: bool = True):
         self.spec = spec
         self.reuse = reuse
+        self.series = spec.series()  # for scenarios that run on some versions only
         self._idle: dict[str, list[Lease]] = {}
         self._all: list[Lease] = []
         self._lock = threading.Lock()

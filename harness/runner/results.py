@@ -15,6 +15,7 @@ class ScenarioResult:
     line: int
     target: str
     status: str = PASSED  # passed | failed | skipped | error
+    prosody: str = ""  # the Prosody version it ran on (e.g. "13.0.1"), when known
     duration: float = 0.0
     tags: list[str] = field(default_factory=list)
     # Where and why it did not pass (empty when it passed).

@@ -182,7 +182,7 @@ class Runner:
     def _run_one(self, pool: ServerPool, target: str, scenario: Scenario) -> ScenarioResult | None:
         if self._stop.is_set() or target in self._unusable:
             return None
-        if not scenario.runs_on(target):
+        if not scenario.runs_on(target, pool.series):
             result = ScenarioResult(
                 scenario.name,
                 scenario.file,
@@ -190,7 +190,7 @@ class Runner:
                 target,
                 SKIPPED,
                 tags=scenario.tags,
-                message=f"runs only on {', '.join(scenario.targets)}",
+                message=scenario.restriction(),
             )
             self._deliver(result)
             return result
@@ -238,7 +238,9 @@ def disagreements(results: list[ScenarioResult]) -> list[Disagreement]:
     verdicts: dict[str, dict[str, str]] = {}
     for result in results:
         if result.status in (PASSED, FAILED):  # an error is no verdict
-            verdicts.setdefault(result.id, {})[result.target] = result.status
+            # Like with like: targets are compared within one Prosody version.
+            key = f"{result.id} (Prosody {result.prosody})" if result.prosody else result.id
+            verdicts.setdefault(key, {})[result.target] = result.status
     return [
         Disagreement(sid, v)
         for sid, v in verdicts.items()

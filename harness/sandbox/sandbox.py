@@ -36,7 +36,7 @@ from harness.sandbox import convert
 from harness.sandbox.client import SandboxClient
 from harness.sandbox.lua_runtime import LUA_DIR, new_runtime
 from harness.sandbox.prosody_source import find_source_dir, version
-from harness.sandbox.sockets import SocketHub
+from harness.sandbox.sockets import SocketHub, TlsSettings
 from harness.target import HttpResponse, LogLine, TargetError
 
 PROJECT_MODULES = os.path.join(
@@ -530,6 +530,7 @@ _MODULE_METADATA: dict[tuple[bytes, bytes], dict[bytes, bytes]] = {}
 _DERIVED_KEYS: dict[bytes, bytes] = {}
 _ACCOUNT_RECORDS: dict[tuple[bytes, bytes], dict[bytes, Any]] = {}
 MAX_REMEMBERED = 4096
+TLS_CHECKS = ("verify_chain", "verify_name", "common_name_counts")
 
 
 class _Bridge:
@@ -604,11 +605,17 @@ class _Bridge:
         except OSError as exc:
             return None, str(exc).encode()
 
-    def connect(self, host: bytes, port, tls: bool, servername: bytes | None, insecure: bool):
-        name = convert.text(servername) if servername else None
-        return self._sandbox._hub.connect(
-            convert.text(host), int(port), bool(tls), name, bool(insecure)
-        )
+    def connect(self, host: bytes, port, tls):
+        """An outgoing connection; `tls` is nil (plain) or the checks Prosody would make
+        (see net_server.lua's addclient and TlsSettings)."""
+        settings = None
+        if tls is not None:
+            names = {k: tls[k.encode()] for k in ("servername", "cafile", "capath")}
+            checks = {k: bool(tls[k.encode()]) for k in TLS_CHECKS}
+            settings = TlsSettings(
+                **{k: convert.text(v) if v else None for k, v in names.items()}, **checks
+            )
+        return self._sandbox._hub.connect(convert.text(host), int(port), settings)
 
     def sock_write(self, conn_id: int, data: bytes) -> None:
         self._sandbox._hub.write(conn_id, data)

@@ -111,6 +111,14 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
     )
     if "targets" in data:
         scenario.targets = list(data["targets"])
+    if "prosody_versions" in data:
+        scenario.prosody_versions = [str(v) for v in data["prosody_versions"]]
+        if not data.get("because"):
+            raise doc.error(
+                ("prosody_versions",),
+                "a scenario for some Prosody versions only says why, in because:",
+            )
+    scenario.because = data.get("because", "")
     _check_placeholders(doc, scenario)
     return scenario
 

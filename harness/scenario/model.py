@@ -47,6 +47,8 @@ class Scenario:
     description: str = ""
     tags: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)  # empty: every target
+    prosody_versions: list[str] = field(default_factory=list)  # series; empty: every one
+    because: str = ""  # why it is restricted to those targets or versions
     # The `prosody:` section as written; placeholders are resolved by build_profile().
     prosody: dict[str, Any] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # bare JID -> password
@@ -57,8 +59,21 @@ class Scenario:
     # False: never share a server with another scenario (and never rename accounts).
     shared_server: bool = True
 
-    def runs_on(self, target: str) -> bool:
-        return not self.targets or target in self.targets
+    def runs_on(self, target: str, series: str | None = None) -> bool:
+        """Whether it runs on `target` with Prosody `series` (None: version unknown)."""
+        if self.targets and target not in self.targets:
+            return False
+        return not (self.prosody_versions and series and series not in self.prosody_versions)
+
+    def restriction(self) -> str:
+        """Why it skips where it does not run: "runs only on Prosody 13: <because>"."""
+        where = []
+        if self.targets:
+            where.append(", ".join(self.targets))
+        if self.prosody_versions:
+            where.append("Prosody " + ", ".join(self.prosody_versions))
+        reason = f": {self.because}" if self.because else ""
+        return f"runs only on {' with '.join(where)}{reason}"
 
     @property
     def id(self) -> str:

@@ -1,6 +1,6 @@
 """`${...}` placeholders: backend URLs, Prosody's HTTP URL, clients' JIDs.
 
-${roster.url}  ${roster.port}  ${prosody.http_url}  ${john.jid}  ${john.full_jid}
+${roster.url}  ${roster.port}  ${roster.ca_file}  ${prosody.http_url}  ${john.jid}  ${john.full_jid}
 ${john.resource}  ${John's full JID}   (the last is scansion's spelling)
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 SCANSION_FULL_JID = re.compile(r"^(?P<name>.+)'s full JID$")
 # Roots and attributes a placeholder may name; the runner fills Variables with them.
-BACKEND_FIELDS = ("url", "port")
+BACKEND_FIELDS = ("url", "port", "ca_file")
 CLIENT_FIELDS = ("jid", "full_jid", "resource")
 PROSODY_FIELDS = ("http_url", "http_port")
 

@@ -50,6 +50,18 @@ class TargetSpec:
         chosen = {key: value for key, value in options.items() if value is not None}
         return create_target(self.name, profile, self.modules_dir, **chosen)
 
+    def series(self) -> str | None:
+        """The Prosody series ("0.12", "13") it will run, None when only the image knows."""
+        from harness.containers.image import series_of
+        from harness.prosody_install import ProsodyInstallError, resolve_prosody
+
+        if self.image:
+            return series_of(self.image)
+        try:
+            return resolve_prosody(self.prosody).series
+        except ProsodyInstallError:
+            return None
+
     def on(self, name: str) -> TargetSpec:
         """The same choice of modules and versions, on another target kind."""
         return replace(self, name=name)

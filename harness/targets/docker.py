@@ -38,6 +38,7 @@ from harness.prosody_install import SERIES, ProsodyInstallError, resolve_prosody
 from harness.target import TargetError
 from harness.targets.prosody import ProsodyTarget, _PortTaken
 from harness.targets.prosody_process import pid_alive
+from mock_backends import tls
 
 IMAGE_ENV = "PROSODY_HARNESS_IMAGE"
 NETWORK_ENV = "PROSODY_HARNESS_DOCKER_NETWORK"
@@ -172,6 +173,13 @@ class DockerTarget(ProsodyTarget):
                 f"{port}/tcp": ("127.0.0.1", port) for port in (self.c2s_port, self.http_port)
             }
         run_dir = str(self._dir)
+        volumes = {
+            run_dir: {"bind": run_dir, "mode": "rw"},
+            str(self._plugin_dir): {"bind": str(self._plugin_dir), "mode": "ro"},
+        }
+        certificates = tls.folder_if_made()  # the mocks': a profile may name their CA file
+        if certificates is not None:
+            volumes[str(certificates)] = {"bind": str(certificates), "mode": "ro"}
         try:
             self._container = self._client().containers.run(
                 self.image,
@@ -183,10 +191,7 @@ class DockerTarget(ProsodyTarget):
                     OWNER_HOST_LABEL: socket.gethostname(),
                     OWNER_PID_LABEL: str(os.getpid()),
                 },
-                volumes={
-                    run_dir: {"bind": run_dir, "mode": "rw"},
-                    str(self._plugin_dir): {"bind": str(self._plugin_dir), "mode": "ro"},
-                },
+                volumes=volumes,
                 ports=ports,
                 network_mode="host" if self.network == "host" else None,
             )

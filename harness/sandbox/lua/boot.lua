@@ -38,8 +38,17 @@ do
 		end
 	end
 end
+-- TLS contexts: Python does the TLS, so a context is the settings it needs (what to
+-- verify against), merged as certmanager merges them, over its default CA folder.
+local function create_context(host, mode, ...) -- luacheck: ignore 212/host 212/mode
+	local context = { sandbox_context = true, verify = "peer", capath = "/etc/ssl/certs" };
+	for i = 1, select("#", ...) do
+		for key, value in pairs(select(i, ...) or {}) do context[key] = value; end
+	end
+	return context;
+end
 package.loaded["core.certmanager"] = {
-	create_context = function () return nil, "TLS is not available in the sandbox"; end;
+	create_context = create_context;
 	reload_ssl_config = function () end;
 	find_host_cert = function () end;
 	index_certs = function () return {}; end;
@@ -127,6 +136,16 @@ apply_config();
 local server = require "harness.sandbox.net_server"(bridge, clock);
 package.loaded["net.server"] = server;
 package.loaded["net.connect"] = require "harness.sandbox.net_connect"(server);
+server.contexts_required = (tonumber(settings.version:match("^(%d+)")) or 0) >= 13;
+
+-- The HTTP client's default TLS context, as util.startup's init_http_client makes it: the
+-- CA file or folder of the global ssl option, else the system's.
+do
+	local http = require "net.http";
+	local ssl = config.get("*", "ssl") or {};
+	http.default.options.sslctx = create_context("client_https port 0", "client",
+		{ capath = ssl.capath, cafile = ssl.cafile, verify = "peer" }, config.get("*", "client_https_ssl"));
+end
 
 -- The core libraries, in the order Prosody's startup loads them.
 require "util.xmppstream";

@@ -136,10 +136,30 @@ return function (bridge, clock)
 		return server.listen(addr, port, listener, {});
 	end
 
+	-- TLS is done by Python with the checks Prosody's own code would make. 0.12's
+	-- contexts continue past a bad chain (lsec_continue) and net.http then checks chain
+	-- and name unless the request is insecure; 13's stop at a bad chain in the handshake
+	-- unless the context says verify = "none", and never consider the common name. A
+	-- context is what certmanager made (see boot.lua); 0.12 also takes a plain table of
+	-- LuaSec settings, which 13's server_epoll cannot use (it calls the context's wrap
+	-- method), so there it fails as it does in Prosody.
 	function server.addclient(host, port, listener, pattern, sslctx, typ, extra) --luacheck: ignore 212
-		local id = bridge.connect(host, port, sslctx and true or false,
-			extra and extra.servername or nil, extra and extra.insecure or false);
-		return new_conn(id, listener, host, port, nil, nil);
+		local tls;
+		if sslctx then
+			local v13 = server.contexts_required;
+			if v13 and not sslctx.sandbox_context then
+				error("attempt to call a nil value (method 'wrap')");
+			end
+			local insecure = extra and extra.insecure or false;
+			tls = {
+				servername = extra and extra.servername or host;
+				cafile = sslctx.cafile, capath = sslctx.capath;
+				verify_chain = not insecure or (v13 and sslctx.verify ~= "none");
+				verify_name = not insecure;
+				common_name_counts = not v13;
+			};
+		end
+		return new_conn(bridge.connect(host, port, tls), listener, host, port, nil, nil);
 	end
 
 	-- Events from Python ---------------------------------------------------------
