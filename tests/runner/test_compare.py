@@ -131,4 +131,4 @@ def test_a_module_that_admits_any_truthy_allowed_is_caught_by_the_muc_scenarios(
     for name in ("refused_when_null", "refused_when_number", "refused_when_string"):
         assert f"passed -> failed  [prosody] {scenarios}/{name}.yaml:1:" in regressed
     assert "3 regressed;" in out and "FIXED" not in out
-    assert f"new: {new} (modules {mutated})" in out
+    assert f"new: {new} (modules {mutated} [" in out  # then its digest and Prosody version
