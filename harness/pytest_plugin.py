@@ -32,7 +32,7 @@ from harness.runner.pool import ServerPool
 from harness.runner.results import ERROR, SKIPPED, ScenarioResult
 from harness.runner.runner import available_targets, disagreements, resolve_target_names
 from harness.runner.terminal import failure_text
-from harness.scenario import Scenario, ScenarioError, load_scenario, looks_like_scenario
+from harness.scenario import Scenario, ScenarioError, load_scenarios, looks_like_scenario
 from harness.target import Client, Target, TargetError
 from harness.targets import TARGETS, TargetSpec
 
@@ -142,21 +142,23 @@ def _target_names(config: pytest.Config) -> list[str]:
 class ScenarioFile(pytest.File):
     def collect(self):
         try:
-            scenario = load_scenario(self.path)
+            scenarios = load_scenarios(self.path)
         except ScenarioError as exc:
             yield InvalidScenarioItem.from_parent(self, name=self.path.name, error=exc)
             return
         names = _target_names(self.config)
         versions = _prosody_versions(self.config)
-        for version in versions:
-            for target in names:
-                label = "-".join(
-                    ([target] if len(names) > 1 else []) + ([version] if len(versions) > 1 else [])
-                )
-                name = f"{scenario.name}[{label}]" if label else scenario.name
-                yield ScenarioItem.from_parent(
-                    self, name=name, scenario=scenario, target=target, prosody=version
-                )
+        for scenario in scenarios:  # one per case of a file with cases:
+            for version in versions:
+                for target in names:
+                    label = "-".join(
+                        ([target] if len(names) > 1 else [])
+                        + ([version] if len(versions) > 1 else [])
+                    )
+                    name = f"{scenario.name}[{label}]" if label else scenario.name
+                    yield ScenarioItem.from_parent(
+                        self, name=name, scenario=scenario, target=target, prosody=version
+                    )
 
 
 class ScenarioFailure(Exception):

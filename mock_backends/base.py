@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from mock_backends import tls
+from mock_backends.answers import Answer, AnswerList
 from mock_backends.faults import Fault, FaultList
 from mock_backends.http_server import BackgroundServer, DropConnection
 from mock_backends.journal import Journal, JournalEntry
@@ -22,7 +24,11 @@ from mock_backends.validation import check_keys, expect_mapping
 #: Paths under this prefix drive the mock; they are never journaled nor faulted.
 CONTROL_PREFIX = "/_mock/"
 
-COMMON_CONFIG_KEYS = ("kind", "faults", "tls")
+COMMON_CONFIG_KEYS = ("kind", "faults", "answers", "tls")
+
+
+class MockHandlerError(AssertionError):
+    """A mock backend's own code raised while answering a request."""
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -91,6 +97,8 @@ class Backend:
         self._lock = threading.RLock()
         self._journal = Journal()
         self._faults = FaultList()
+        self._answers = AnswerList()
+        self._handler_errors: list[str] = []
         self._stopping = threading.Event()
         self.app = Flask(f"mock_backends.{self.kind}")
         self._register_common_routes()
@@ -101,6 +109,11 @@ class Backend:
             raise ValueError(f"{where}.faults: expected a list of faults")
         for index, fault in enumerate(faults):
             self._faults.add(Fault.from_mapping(fault, f"{where}.faults[{index}]"))
+        answers = settings.get("answers") or []
+        if not isinstance(answers, list):
+            raise ValueError(f"{where}.answers: expected a list of answers")
+        for index, answer in enumerate(answers):
+            self._answers.add(Answer.from_mapping(answer, f"{where}.answers[{index}]"))
         self.tls = settings.get("tls") or None
         if self.tls is True:
             self.tls = "trusted"
@@ -158,6 +171,32 @@ class Backend:
     def faults(self) -> list[dict[str, Any]]:
         return self._faults.active()
 
+    def add_answer(self, **spec: Any) -> None:
+        """Answer matching requests with this status/body instead of the backend's logic
+        (keys: path, method, status, body, json, content_type, headers, times)."""
+        self._answers.add(Answer.from_mapping({k: v for k, v in spec.items() if v is not None}))
+
+    def clear_answers(self) -> None:
+        self._answers.clear()
+
+    def answers(self) -> list[dict[str, Any]]:
+        return self._answers.active()
+
+    def handler_errors(self) -> list[str]:
+        """Tracebacks of exceptions the backend's own code raised while answering (each
+        answered 500): a bug in the mock, never a behaviour to test against."""
+        with self._lock:
+            return list(self._handler_errors)
+
+    def check_handler_errors(self) -> None:
+        """Raise MockHandlerError if the backend's code failed while answering."""
+        errors = self.handler_errors()
+        if errors:
+            raise MockHandlerError(
+                f"the {self.kind} mock failed while answering {len(errors)} request(s):\n"
+                + errors[0]
+            )
+
     # -- serving ------------------------------------------------------------------------
 
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -183,7 +222,7 @@ class Backend:
         }
         fault = self._faults.take(method, entry["path"])
         if fault is None:
-            return self._answer(environ, start_response, entry)
+            return self._respond(environ, start_response, entry)
         entry["fault"] = fault.to_dict()
         if fault.latency:
             self._stopping.wait(fault.latency)
@@ -194,7 +233,7 @@ class Backend:
                 self._stopping.wait(fault.hang)
             raise DropConnection
         if fault.status is None and fault.body is None:
-            return self._answer(environ, start_response, entry)
+            return self._respond(environ, start_response, entry)
         status = fault.status or 200
         payload = (fault.body if fault.body is not None else
                    json.dumps({"error": f"fault injected by the mock: status {status}"}))
@@ -203,8 +242,18 @@ class Backend:
         start_response(f"{status} {_reason(status)}", [("Content-Type", "application/json")])
         return [payload.encode("utf-8")]
 
-    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
-                entry: JournalEntry) -> Iterable[bytes]:
+    def _respond(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                 entry: JournalEntry) -> Iterable[bytes]:
+        """A canned answer if one matches, else the backend's own."""
+        answer = self._answers.take(entry["method"], entry["path"])
+        if answer is not None:
+            entry["answer"] = answer.to_dict()
+            entry["status"] = answer.status
+            self._journal.record(entry)
+            payload, headers = answer.payload()
+            start_response(f"{answer.status} {_reason(answer.status)}", headers)
+            return [payload]
+
         def recording_start_response(status: str, headers: list[tuple[str, str]],
                                      exc_info: Any = None) -> Any:
             entry["status"] = int(status.split(" ", 1)[0])
@@ -225,6 +274,15 @@ class Backend:
         @app.errorhandler(HTTPException)
         def http_error(exc: HTTPException) -> Response:
             return json_response({"error": exc.description}, exc.code or 500)
+
+        @app.errorhandler(Exception)
+        def handler_failed(exc: Exception) -> Response:
+            # A bug in the mock: kept for check_handler_errors(), so that a scenario
+            # cannot pass on a 500 the mock never meant to send.
+            text = "".join(traceback.format_exception(exc))
+            with self._lock:
+                self._handler_errors.append(text)
+            return json_response({"error": f"the mock failed: {exc}"}, 500)
 
         @app.get("/_mock/")
         def describe() -> Response:
@@ -260,3 +318,21 @@ class Backend:
         def delete_faults() -> Response:
             self.clear_faults()
             return json_response([])
+
+        @app.get("/_mock/answers")
+        def get_answers() -> Response:
+            return json_response(self.answers())
+
+        @app.post("/_mock/answers")
+        def post_answer() -> Response:
+            self._answers.add(Answer.from_mapping(request_json()))
+            return json_response(self.answers(), 201)
+
+        @app.delete("/_mock/answers")
+        def delete_answers() -> Response:
+            self.clear_answers()
+            return json_response([])
+
+        @app.get("/_mock/handler-errors")
+        def get_handler_errors() -> Response:
+            return json_response(self.handler_errors())

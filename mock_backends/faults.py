@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
-import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mock_backends.first_match import FirstMatchList, path_matches
 from mock_backends.validation import (
     check_keys,
     expect_bool,
@@ -19,12 +18,6 @@ FAULT_KEYS = ("path", "method", "latency", "status", "body", "drop", "hang", "ti
 
 #: A hang never outlives this, so a forgotten fault cannot keep a thread forever.
 MAX_HANG_SECONDS = 600.0
-
-
-def _path_regex(pattern: str) -> re.Pattern[str]:
-    """`*` matches any run of characters (including `/`); everything else is literal."""
-    return re.compile("".join(".*" if part == "*" else re.escape(part)
-                              for part in re.split(r"(\*)", pattern)) + r"\Z")
 
 
 @dataclass(frozen=True)
@@ -94,44 +87,11 @@ class Fault:
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method:
             return False
-        return self.path is None or _path_regex(self.path).match(path) is not None
+        return self.path is None or path_matches(self.path, path)
 
     def to_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items()
                 if value is not None and value is not False}
 
 
-class FaultList:
-    """Active faults in the order added; the first match applies."""
-
-    def __init__(self) -> None:
-        self._faults: list[list[Any]] = []  # [fault, remaining uses or None]
-        self._lock = threading.Lock()
-
-    def add(self, fault: Fault) -> None:
-        with self._lock:
-            self._faults.append([fault, fault.times])
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def active(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [dict(fault.to_dict(), remaining=left) if left is not None
-                    else fault.to_dict() for fault, left in self._faults]
-
-    def take(self, method: str, path: str) -> Fault | None:
-        """The first fault matching the request, counting one use of it."""
-        with self._lock:
-            if not self._faults:
-                return None
-            for slot in self._faults:
-                fault, left = slot
-                if fault.matches(method, path):
-                    if left is not None:
-                        slot[1] = left - 1
-                        if slot[1] == 0:
-                            self._faults.remove(slot)
-                    return fault
-        return None
+FaultList = FirstMatchList[Fault]

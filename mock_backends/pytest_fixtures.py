@@ -1,4 +1,6 @@
 """pytest fixtures: each test gets its own backend on a free loopback port, stopped after it.
+A backend whose own code failed while answering fails the test at teardown (its answer
+was a 500 the mock never meant, so nothing the test saw can be trusted).
 
 The prosody-harness pytest plugin loads them for every test; without it, name this module in
 `pytest_plugins` of the top-level conftest.py."""
@@ -32,21 +34,26 @@ def mock_backend() -> Iterator[BackendFactory]:
     yield start
     for backend in started:
         backend.stop()
+    for backend in started:
+        backend.check_handler_errors()
 
 
 @pytest.fixture
 def roster_backend() -> Iterator[RosterBackend]:
     with RosterBackend() as backend:
         yield backend
+    backend.check_handler_errors()
 
 
 @pytest.fixture
 def muc_auth_backend() -> Iterator[MucAuthBackend]:
     with MucAuthBackend() as backend:
         yield backend
+    backend.check_handler_errors()
 
 
 @pytest.fixture
 def rest_callback_backend() -> Iterator[RestCallbackBackend]:
     with RestCallbackBackend() as backend:
         yield backend
+    backend.check_handler_errors()

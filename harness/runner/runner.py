@@ -13,7 +13,7 @@ from harness.runner.pool import ServerPool
 from harness.runner.provenance import modules_digest
 from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, ScenarioResult
 from harness.runner.select import compile_keywords
-from harness.scenario import Scenario, ScenarioError, discover, load_scenario
+from harness.scenario import Scenario, ScenarioError, discover, load_scenarios
 from harness.target import TargetError
 from harness.targets import TARGETS, TargetSpec, target_class
 
@@ -79,13 +79,14 @@ def load_all(paths: list[str], keyword: str | None = None) -> Loaded:
     loaded = Loaded([], [])
     for file in discover(paths):
         try:
-            scenario = load_scenario(file)
+            scenarios = load_scenarios(file)
         except ScenarioError as exc:
             if chosen([file]):
                 loaded.invalid.append(exc)
             continue
-        if chosen([scenario.name, scenario.file, *scenario.tags]):
-            loaded.scenarios.append(scenario)
+        for scenario in scenarios:
+            if chosen([scenario.name, scenario.file, *scenario.tags]):
+                loaded.scenarios.append(scenario)
     return loaded
 
 

@@ -1,6 +1,6 @@
 """Scenario files: the model, the strict loader (file:line errors) and placeholders."""
 
-from harness.scenario.loader import discover, load_scenario, looks_like_scenario
+from harness.scenario.loader import discover, load_scenario, load_scenarios, looks_like_scenario
 from harness.scenario.model import BackendSpec, ClientSpec, Scenario, Step, build_profile
 from harness.scenario.source import ScenarioError
 
@@ -13,5 +13,6 @@ __all__ = [
     "build_profile",
     "discover",
     "load_scenario",
+    "load_scenarios",
     "looks_like_scenario",
 ]

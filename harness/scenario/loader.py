@@ -10,8 +10,9 @@ from typing import Any
 
 import jsonschema
 
-from harness.scenario import placeholders
+from harness.scenario import folder, placeholders
 from harness.scenario.model import BackendSpec, ClientSpec, Scenario
+from harness.scenario.scansion import read_scansion
 from harness.scenario.source import LocatedDocument, ScenarioError, read_yaml
 from harness.scenario.steps import StepParser
 
@@ -25,18 +26,43 @@ def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_FILE.read_text())
 
 
-def load_scenario(file: str | os.PathLike) -> Scenario:
-    """Read and check one scenario file; ScenarioError (file:line: why) when invalid."""
+@functools.cache
+def defaults_schema() -> dict[str, Any]:
+    """The scenario schema for a folder's defaults.yaml: nothing required, and none of
+    what makes a scenario itself."""
+    shared = dict(schema())
+    shared.pop("required", None)
+    shared["properties"] = {
+        k: v for k, v in shared["properties"].items() if k not in folder.NOT_DEFAULTS
+    }
+    return shared
+
+
+def load_scenarios(file: str | os.PathLike) -> list[Scenario]:
+    """Read and check one scenario file: its scenario, or one per case of its `cases:`,
+    with its folder's defaults.yaml under it; ScenarioError (file:line: why) if invalid."""
     file = str(file)
     try:
         text = FilePath(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(file, None, f"cannot read: {exc}") from None
-    if file.endswith(SCANSION_SUFFIX):
-        from harness.scansion import parse_scansion
+    doc = read_scansion(file, text) if file.endswith(SCANSION_SUFFIX) else read_yaml(file, text)
+    defaults = folder.defaults_for(file)
+    if defaults is not None:
+        _validate(defaults, defaults_schema())
+        if isinstance(doc.data, dict):
+            doc = folder.merged(defaults, doc)
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "a scenario is a mapping with at least name: and steps:")
+    return [scenario_from_document(one) for one in folder.expand_cases(doc)]
 
-        return parse_scansion(file, text)
-    return scenario_from_document(read_yaml(file, text))
+
+def load_scenario(file: str | os.PathLike) -> Scenario:
+    """The one scenario of a file without cases (see load_scenarios)."""
+    scenarios = load_scenarios(file)
+    if len(scenarios) != 1:
+        raise ScenarioError(str(file), None, f"holds {len(scenarios)} cases; use load_scenarios")
+    return scenarios[0]
 
 
 def looks_like_scenario(file: str | os.PathLike) -> bool:
@@ -79,7 +105,7 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error((), "a scenario is a mapping with at least name: and steps:")
-    schema_step_errors = _validate(doc)
+    schema_step_errors = _validate(doc, schema())
     clients = {
         name: ClientSpec(name, spec["jid"], str(spec["password"]), spec.get("resource"))
         for name, spec in (data.get("clients") or {}).items()
@@ -123,12 +149,12 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
     return scenario
 
 
-def _validate(doc: LocatedDocument) -> list[jsonschema.ValidationError]:
+def _validate(doc: LocatedDocument, against: dict[str, Any]) -> list[jsonschema.ValidationError]:
     """Raise the first schema error outside `steps:`; return those inside it.
 
     Step errors are reported by the step parser, which says more than the schema can;
     the schema's own are raised only for what the parser accepted."""
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = jsonschema.Draft202012Validator(against)
     errors = sorted(
         validator.iter_errors(doc.data),
         key=lambda e: (doc.line(tuple(e.absolute_path)) or 0, len(e.absolute_path)),

@@ -85,10 +85,13 @@ class Scenario:
 
     def reuse_key(self) -> str:
         """Scenarios with equal keys can share one server: same profile as written, and
-        the same backend names and kinds (their URLs are fixed per shared server)."""
+        the same backend names, kinds and schemes (their URLs are fixed per server)."""
         import json
 
-        backends = sorted((b.name, b.kind) for b in self.backends.values())
+        # A backend's scheme is part of its URL in the config: https and http differ.
+        backends = sorted(
+            (b.name, b.kind, str(b.config.get("tls"))) for b in self.backends.values()
+        )
         return json.dumps([self.prosody, backends], sort_keys=True, default=str)
 
 

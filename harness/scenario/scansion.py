@@ -23,8 +23,8 @@
 
 The leading `#` lines give the scenario's name and description; later `#` lines and
 lines of dashes are comments. A block of several stanzas under `receives:` is matched in
-any order. The script becomes the same Scenario a YAML file would, checked by the same
-rules, so errors carry the script's own line numbers.
+any order. The script becomes the same document a YAML file would give, checked by the
+same rules, so errors carry the script's own line numbers.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ import re
 import xml.etree.ElementTree as ET
 
 from harness import stanza
-from harness.scenario.loader import scenario_from_document
-from harness.scenario.model import Scenario
 from harness.scenario.source import LocatedDocument, ScenarioError
 
 CLIENT_HEADER = re.compile(r"^\[Client\]\s+(?P<name>.+?)\s*$")
@@ -44,7 +42,8 @@ ACTION = re.compile(
 CLIENT_KEYS = ("jid", "password", "resource")
 
 
-def parse_scansion(file: str, text: str) -> Scenario:
+def read_scansion(file: str, text: str) -> LocatedDocument:
+    """The script as the document a YAML scenario file would give (with its lines)."""
     lines = text.splitlines()
     doc = LocatedDocument(file, None)
     title, description, index = _header(lines)
@@ -96,7 +95,7 @@ def parse_scansion(file: str, text: str) -> Scenario:
     data["steps"] = steps
     doc.data = data
     doc.lines.setdefault((), 1)
-    return scenario_from_document(doc)
+    return doc
 
 
 def _header(lines: list[str]) -> tuple[str, str, int]:
