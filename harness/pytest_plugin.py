@@ -1,21 +1,6 @@
 """pytest plugin (registered through the pytest11 entry point): scenario files as tests,
-fixtures for targets, clients and mock backends.
-
-Collection: a `.yaml`/`.yml` file is a scenario test when it lies under a directory named
-`scenarios` and its top level has `name:` or `steps:`; a `.scs` file under such a
-directory always is. So `pytest scenarios/` runs every scenario, while YAML elsewhere (CI
-configs, fixtures under tests/) is never mistaken for one. Scenarios with the same profile
-share a server for the session, as with `prosody-harness run`.
-
-Options: `--target sandbox|prosody|docker|all` (default: the sandbox when it loads, else
-prosody; `all` makes one test per target), `--modules DIR`, `--no-reuse`.
-
-Fixtures: `prosody_target` (factory: Profile -> started Target, stopped after the test),
-`xmpp_client` (factory: target, jid, password -> connected Client), `harness_target_name`,
-`sandbox` (a started harness.sandbox.Sandbox for module unit tests, configured by the
-overridable `sandbox_profile` and `sandbox_modules_dir` fixtures), and the mock backends'
-`mock_backend`, `roster_backend`, `muc_auth_backend`, `rest_callback_backend`.
-"""
+and fixtures for targets, clients, mock backends and the sandbox. How to use both is in
+docs/scenario-format.md, section "pytest"."""
 
 from __future__ import annotations
 

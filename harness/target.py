@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import abc
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from xml.etree.ElementTree import Element
 
 from harness.profile import Profile
 
+T = TypeVar("T")
 
 class TargetError(Exception):
     """A target could not do what was asked (start, connect, ...); the message says why."""
@@ -140,10 +143,28 @@ class Target(abc.ABC):
         return "127.0.0.1"
 
     def wait(self, seconds: float) -> None:
-        """Let time pass (the sandbox advances its virtual clock instead of sleeping)."""
-        import time
-
+        """Let `seconds` pass on the target's clock (`monotonic`). A real server's clock
+        is the real one; the sandbox's is virtual and skips what only timers fill."""
         time.sleep(seconds)
+
+    def monotonic(self) -> float:
+        """The target's clock, in seconds: bounds on waiting (a receive's timeout, a
+        poll's) are measured on it, so they mean on the sandbox what they mean on a
+        real server. Client.receive's timeout is on it too."""
+        return time.monotonic()
+
+    def wait_until(
+        self, ready: Callable[[], T | None], seconds: float, interval: float = 0.02
+    ) -> T | None:
+        """`ready()`'s first answer that is not None, asked at least every `interval`
+        seconds; None once `seconds` have passed on the target's clock (after a last
+        try). The sandbox also asks whenever something happened inside it."""
+        deadline = self.monotonic() + seconds
+        while True:
+            found = ready()
+            if found is not None or self.monotonic() >= deadline:
+                return found
+            self.wait(min(interval, max(deadline - self.monotonic(), 0.0)))
 
     def error_lines(self) -> list[LogLine]:
         return [line for line in self.log() if line.is_error]

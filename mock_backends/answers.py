@@ -18,8 +18,9 @@ ANSWER_KEYS = ("path", "method", "status", "body", "json", "content_type", "head
 class Answer:
     """path / method: which requests (None: any protocol route, any method).
     status: the status (default 200). body (text) or json (any JSON value): the body.
-    content_type: its Content-Type (default: application/json for json, text/plain for a
-    body). headers: more headers. times: for this many requests, then it is gone."""
+    content_type: its Content-Type (default: application/json for json, and for a body
+    that parses as JSON; text/plain otherwise). headers: more headers. times: for this
+    many requests, then it is gone."""
 
     path: str | None = None
     method: str | None = None
@@ -71,7 +72,7 @@ class Answer:
     def payload(self) -> tuple[bytes, list[tuple[str, str]]]:
         """The body and the headers to send."""
         if self.body is not None:
-            data, default_type = self.body.encode("utf-8"), "text/plain; charset=utf-8"
+            data, default_type = self.body.encode("utf-8"), _sniffed_type(self.body)
         elif self.json is not None:
             data, default_type = json.dumps(self.json).encode("utf-8"), "application/json"
         else:
@@ -85,3 +86,11 @@ class Answer:
 
 
 AnswerList = FirstMatchList[Answer]
+
+
+def _sniffed_type(body: str) -> str:
+    try:
+        json.loads(body)
+    except ValueError:
+        return "text/plain; charset=utf-8"
+    return "application/json"

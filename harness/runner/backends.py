@@ -10,21 +10,14 @@ stops them when it ends, so nothing a backend learnt leaks into the next scenari
 from __future__ import annotations
 
 import errno
-import socket
 import time
 from typing import Any
 
+from harness.ports import LOOPBACK
 from harness.scenario import BackendSpec
 from harness.target import TargetError
 
-LOOPBACK = "127.0.0.1"
 REBIND_BOUND = 3.0  # seconds to wait for a just-released port
-
-
-def reserve_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
 
 
 def backend_variables(

@@ -16,8 +16,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from harness.ports import free_port
 from harness.profile import Profile
-from harness.runner.backends import backend_variables, reserve_port
+from harness.runner.backends import backend_variables
 from harness.runner.execute import ServerContext
 from harness.runner.provenance import target_info
 from harness.scenario import Scenario, build_profile
@@ -99,7 +100,7 @@ class ServerPool:
             list(executor.map(lambda lease: lease.server.target.stop(), leases))
 
     def _start(self, scenario: Scenario) -> ServerContext:
-        ports = {name: reserve_port() for name in scenario.backends}
+        ports = {name: free_port() for name in scenario.backends}
         target: Target = self.spec.create(Profile())
         try:
             # The profile names the backends' URLs, which depend on where the target

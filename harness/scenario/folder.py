@@ -4,7 +4,8 @@
 clients, tags, ...), the way Prosody's spec/scansion/prosody.cfg.lua serves its whole
 suite. A scenario's own values are merged over it: mappings key by key (a client or a
 backend named in both is merged too), other values replaced, tags added together; a
-scenario value of null removes the default.
+scenario value of null removes the default. A profile written with `hosts:` replaces one
+written in the one-host shorthand (and the other way round): the two do not mix.
 
 `cases:` in a scenario makes one scenario per case: each case is a mapping whose values
 fill `${case.KEY}` anywhere in the file (a value that is only the placeholder takes the
@@ -52,9 +53,14 @@ def merged(defaults: LocatedDocument, doc: LocatedDocument) -> LocatedDocument:
     return LocatedDocument(doc.file, data, dict(doc.lines))
 
 
+SINGLE_HOST_KEYS = ("modules_enabled", "modules_disabled", "options")
+
+
 def _merge(base: Any, over: Any, path: Path) -> Any:
     if path == ("tags",) and isinstance(base, list) and isinstance(over, list):
         return [*base, *(tag for tag in over if tag not in base)]
+    if path == ("prosody",) and _two_forms(base, over):
+        return copy.deepcopy(over)  # hosts: and the one-host shorthand do not mix
     if not (isinstance(base, dict) and isinstance(over, dict)):
         return copy.deepcopy(over)
     result = copy.deepcopy(base)
@@ -66,6 +72,16 @@ def _merge(base: Any, over: Any, path: Path) -> Any:
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def _two_forms(base: Any, over: Any) -> bool:
+    """One profile lists hosts:, the other uses the shorthand for the one host."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return False
+    for one, other in ((base, over), (over, base)):
+        if "hosts" in one and any(key in other for key in SINGLE_HOST_KEYS):
+            return True
+    return False
 
 
 def expand_cases(doc: LocatedDocument) -> list[LocatedDocument]:

@@ -14,7 +14,7 @@ from harness.scenario import folder, placeholders
 from harness.scenario.model import BackendSpec, ClientSpec, Scenario
 from harness.scenario.scansion import read_scansion
 from harness.scenario.source import LocatedDocument, ScenarioError, read_yaml
-from harness.scenario.steps import StepParser
+from harness.scenario.steps import BACKEND_KINDS, StepParser
 
 SCHEMA_FILE = FilePath(__file__).with_name("schema.json")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -110,6 +110,10 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
         name: ClientSpec(name, spec["jid"], str(spec["password"]), spec.get("resource"))
         for name, spec in (data.get("clients") or {}).items()
     }
+    for name, spec in (data.get("backends") or {}).items():
+        if "kind" not in spec:
+            raise doc.error(("backends", name), f"backend {name!r} needs a kind: (here or in "
+                            f"{folder.DEFAULTS_FILE}): {', '.join(BACKEND_KINDS)}")
     backends = {
         name: BackendSpec(name, spec["kind"], {k: v for k, v in spec.items() if k != "kind"})
         for name, spec in (data.get("backends") or {}).items()

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import requests
 
+from harness.ports import free_port
 from harness.profile import Profile
 from harness.prosody_config import ConfigError, ServerLayout, http_enabled, render_config
 from harness.prosody_install import ProsodyInstall, ProsodyInstallError, resolve_prosody
@@ -48,7 +49,6 @@ from harness.targets.prosody_readiness import (
     PORT_TAKEN,
     activated,
     fatal_start_error,
-    free_port,
 )
 from harness.xmpp_client import XmppClient
 

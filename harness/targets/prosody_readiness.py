@@ -18,12 +18,6 @@ FATAL_LOG_MESSAGES = (
 PORT_TAKEN = "Failed to open server port"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def probe_c2s(port: int, host: str) -> bool:
     """Whether an XMPP stream opens on `port`: Prosody's event loop runs, startup is over.
 

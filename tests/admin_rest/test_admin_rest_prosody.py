@@ -34,7 +34,7 @@ from admin_rest_support import (
 
 from harness.target import TargetError
 from harness.targets.prosody import ProsodyTarget
-from harness.targets.prosody_readiness import free_port
+from harness.ports import free_port
 
 pytestmark = pytest.mark.prosody
 

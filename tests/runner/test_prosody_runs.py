@@ -89,8 +89,10 @@ def test_scenarios_sharing_a_server_do_not_see_each_other_s_state(tmp_path):
 def test_rooms_named_by_options_work_on_a_shared_server(tmp_path):
     # muc_http_auth_enabled_for: [tea, board] names rooms; the rooms stay "tea" and
     # "board" for every scenario on the server, while the users and coffee get renamed.
-    source = (REPO / "scenarios/muc_http_auth/enabled_for_list.yaml").read_text()
+    folder = REPO / "scenarios/muc_http_auth"
+    source = (folder / "enabled_for_list.yaml").read_text()
     assert "shared_server" not in source
+    shutil.copy(folder / "defaults.yaml", tmp_path)
     for copy in ("one", "two"):
         (tmp_path / f"{copy}.yaml").write_text(source.replace("name: ", f"name: {copy} ", 1))
     report = Runner(RunOptions(["prosody"], workers=1)).run(load_all([str(tmp_path)]))
