@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mock_backends import http_server, start_backend
+from mock_backends import http_handler, start_backend
 from mock_backends.http_server import BackgroundServer
 
 
@@ -100,7 +100,7 @@ def test_malformed_requests_get_400(rest_callback_backend, request_bytes, status
 
 
 def test_oversized_body_gets_413(rest_callback_backend, monkeypatch):
-    monkeypatch.setattr(http_server, "MAX_BODY_BYTES", 10)
+    monkeypatch.setattr(http_handler, "MAX_BODY_BYTES", 10)
     answer = raw_exchange(rest_callback_backend.port,
                           b"POST /hook HTTP/1.1\r\nContent-Length: 11\r\n\r\n0123456789a")
     assert answer.startswith(b"HTTP/1.1 413")
