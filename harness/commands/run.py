@@ -14,6 +14,7 @@ from harness.runner.junit import write_junit
 from harness.runner.runner import default_workers
 from harness.runner.select import KeywordError
 from harness.runner.terminal import TerminalReport
+from harness.runner.time_profile import profile_table
 from harness.scenario import ScenarioError
 from harness.targets import TARGETS
 
@@ -105,6 +106,12 @@ def register(subparsers) -> None:
         action="store_true",
         help="a fresh server for every scenario (slower; for isolating a suspected leak)",
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the time went: server starts, backends, accounts, each kind of "
+        "step, log checks, teardown",
+    )
     parser.add_argument("--no-colour", action="store_true", help="plain output")
     parser.set_defaults(func=run)
 
@@ -151,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     )
     report = Runner(options, terminal.progress).run(loaded)
     terminal.summary(report)
+    if args.profile:
+        print("\n" + profile_table(report.results, report.seconds, args.workers))
     if args.junit:
         write_junit(report, args.junit)
     if args.json:

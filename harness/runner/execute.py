@@ -6,6 +6,7 @@ import time
 import traceback
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,8 @@ class ServerContext:
     # Log lines written while the server started (module load errors, say): every
     # scenario on the server sees them, as if it had started the server itself.
     boot_lines: int = 0
+    # How long the server took to start, counted once: by the first scenario on it.
+    unreported_start: float = 0.0
 
 
 @dataclass
@@ -42,6 +45,7 @@ class ScenarioRun:
     server: ServerContext
     namespace: Namespace = field(init=False)
     variables: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds (--profile)
     clients: dict[str, Client] = field(default_factory=dict)
     backends: dict[str, Any] = field(default_factory=dict)
     log_start: int = 0
@@ -68,13 +72,19 @@ class ScenarioRun:
         )
         started = time.monotonic()
         current: Step | None = None
+        self.timings = result.timings
+        if self.server.unreported_start:
+            self.timings["server start"] = self.server.unreported_start
+            self.server.unreported_start = 0.0
         try:
             self.log_start = len(self.target.log())
             self._set_up()
             for current in scenario.steps:
-                self._run_step(current)
+                with self._timed(f"step: {current.kind}"):
+                    self._run_step(current)
             current = None
-            self._check_log()
+            with self._timed("log check"):
+                self._check_log()
         except StepFailed as exc:
             self._fail(result, FAILED, current, exc.message, exc.diff)
         except Unsupported as exc:
@@ -89,9 +99,19 @@ class ScenarioRun:
             if broken:
                 # The mock's own bug decided what Prosody saw: no verdict can stand on it.
                 self._fail(result, ERROR, current, broken)
-            self._tear_down()
+            with self._timed("teardown"):
+                self._tear_down()
             result.duration = time.monotonic() - started
         return result
+
+    @contextmanager
+    def _timed(self, phase: str):
+        """Add the time the block takes to `phase` in the result's timings (--profile)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - started
 
     def _mock_failures(self) -> str:
         """What the scenario's mock backends failed at while answering, if anything."""
@@ -130,14 +150,18 @@ class ScenarioRun:
         for spec in self.scenario.backends.values():
             config = {**BACKEND_KINDS[spec.kind].defaults(self), **self.value(spec.config)}
             specs.append((spec, config))
-        self.backends = start_backends(specs, self.server.backend_ports, self.server.backend_host)
+        with self._timed("backends"):
+            self.backends = start_backends(
+                specs, self.server.backend_ports, self.server.backend_host
+            )
         accounts = {
             **self.scenario.users,
             **{c.jid: c.password for c in self.scenario.clients.values()},
         }
-        for jid, password in accounts.items():
-            user, host = self.namespace.apply(jid).split("@", 1)
-            target.create_user(user, host, password)
+        with self._timed("accounts"):
+            for jid, password in accounts.items():
+                user, host = self.namespace.apply(jid).split("@", 1)
+                target.create_user(user, host, password)
 
     def _tear_down(self) -> None:
         for client in self.clients.values():

@@ -7,13 +7,19 @@ two things: every scenario gets its own account names (harness.runner.isolation)
 own fresh mock backends on the server's fixed backend ports (harness.runner.backends).
 A scenario with `shared_server: false`, or a pool built with reuse=False, gets a server of
 its own that is stopped after it, with names as written.
+
+Told the order scenarios will come in (`plan`), the pool starts the servers of the next
+few profiles in the background while earlier scenarios run, so a server's start overlaps
+other work instead of adding to it; a scenario that needs a server still starting waits
+for that one rather than starting a second.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.ports import free_port
@@ -47,21 +53,75 @@ class ServerPool:
         self._probe_lock = threading.Lock()
         self._probed = False
         self._unavailable: str | None = None
+        self._starting: dict[str, Future[None]] = {}  # key -> a start in the background
+        self._used: set[str] = set()  # keys prestarted once (never twice)
+        # One scenario per profile (with its key), in the order they will come.
+        self._plan: list[tuple[Scenario, str]] = []
+        self._ahead = 0
+        self._prestarter: ThreadPoolExecutor | None = None
+
+    def plan(self, scenarios: list[Scenario], ahead: int) -> None:
+        """The order scenarios will be acquired in: keep `ahead` profiles' servers starting
+        ahead of need (0: start each server only when a scenario asks)."""
+        if not self.reuse or ahead < 1:
+            return
+        seen: set[str] = set()
+        self._plan = []
+        for scenario in scenarios:
+            key = scenario.reuse_key()
+            if scenario.shared_server and key not in seen:
+                seen.add(key)
+                self._plan.append((scenario, key))
+        self._ahead = ahead
+        self._prestarter = ThreadPoolExecutor(ahead, thread_name_prefix="prestart")
+        self._prestart_next(None)
 
     def acquire(self, scenario: Scenario) -> Lease:
         """A started server for `scenario` (TargetError if it cannot start)."""
         shared = self.reuse and scenario.shared_server
         key = scenario.reuse_key() if shared else None
-        with self._lock:
-            idle = self._idle.get(key) if key is not None else None
-            lease = idle.pop() if idle else None
-            suffix = f"_s{next(self._counter)}" if shared else ""
+        if key is not None:
+            self._prestart_next(key)
+        while True:
+            with self._lock:
+                idle = self._idle.get(key) if key is not None else None
+                lease = idle.pop() if idle else None
+                pending = self._starting.get(key) if key is not None and not lease else None
+                suffix = f"_s{next(self._counter)}" if shared else ""
+            if pending is None:
+                break
+            pending.result()  # the server being started for this profile: take it
         if lease is None:
             lease = Lease(self._start(scenario), key)
             with self._lock:
                 self._all.append(lease)
         lease.server.suffix = suffix
         return lease
+
+    def _prestart_next(self, current: str | None) -> None:
+        """Start, in the background, the servers of the profiles due after `current`."""
+        if self._prestarter is None:
+            return
+        keys = [key for _, key in self._plan]
+        first = keys.index(current) + 1 if current in keys else 0
+        for scenario, key in self._plan[first : first + self._ahead]:
+            with self._lock:
+                if key in self._starting or self._idle.get(key) or key in self._used:
+                    continue
+                self._used.add(key)
+                self._starting[key] = self._prestarter.submit(self._prestart, scenario, key)
+
+    def _prestart(self, scenario: Scenario, key: str) -> None:
+        try:
+            lease = Lease(self._start(scenario), key)
+        except Exception:  # noqa: BLE001 - the scenario that needs it starts its own and reports
+            return
+        finally:
+            with self._lock:
+                self._starting.pop(key, None)
+        with self._lock:
+            self._all.append(lease)
+            self._idle.setdefault(key, []).append(lease)
 
     def unavailable_reason(self) -> str | None:
         """Why this target cannot start any server here (None when it can). Asked after a
@@ -92,6 +152,8 @@ class ServerPool:
     def close(self) -> None:
         """Stop every server, side by side: a container takes a quarter second to stop,
         most of it the engine's waiting, so one after another they would add up."""
+        if self._prestarter is not None:
+            self._prestarter.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             leases, self._all, self._idle = list(self._all), [], {}
         if not leases:
@@ -100,6 +162,7 @@ class ServerPool:
             list(executor.map(lambda lease: lease.server.target.stop(), leases))
 
     def _start(self, scenario: Scenario) -> ServerContext:
+        started = time.perf_counter()
         ports = {name: free_port() for name in scenario.backends}
         target: Target = self.spec.create(Profile())
         try:
@@ -115,7 +178,13 @@ class ServerPool:
         with self._lock:
             self.servers_started += 1
             self.server_info = self.server_info or target_info(target)
-        return ServerContext(target, ports, host, boot_lines=len(target.log()))
+        return ServerContext(
+            target,
+            ports,
+            host,
+            boot_lines=len(target.log()),
+            unreported_start=time.perf_counter() - started,
+        )
 
     def _stop(self, lease: Lease) -> None:
         with self._lock:

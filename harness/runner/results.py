@@ -25,6 +25,9 @@ class ScenarioResult:
     diff: str = ""
     log_tail: list[str] = field(default_factory=list)
     shared_server: bool = False  # ran on a server other scenarios used too
+    # Seconds spent per phase: "server start" (when this scenario started one),
+    # "backends", "accounts", "step: KIND", "log check", "teardown" (see --profile).
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -166,6 +166,7 @@ class Runner:
         pool = ServerPool(spec, self.options.reuse)
         # Scenarios with the same key one after another, so they find their server idle.
         ordered = sorted(scenarios, key=lambda s: (s.reuse_key(), s.file))
+        pool.plan([s for s in ordered if s.runs_on(target, pool.series)], self.options.workers)
         try:
             with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as executor:
                 outcomes = list(executor.map(lambda s: self._run_one(pool, target, s), ordered))
