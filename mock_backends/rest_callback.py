@@ -13,7 +13,7 @@ from typing import Any
 import requests
 from flask import Flask, Response, abort, request
 
-from harness import stanza as stanza_xml
+from mock_backends import stanza as stanza_xml
 from mock_backends.base import json_response, request_json
 from mock_backends.rule_list import RuledBackend
 from mock_backends.validation import (
@@ -27,6 +27,7 @@ from mock_backends.validation import (
 
 XML_TYPE = "application/xmpp+xml"
 JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain"  # a rule's text answer, e.g. the body of a 4xx/5xx
 XML_TYPES = (XML_TYPE, "application/xml", "text/xml")
 DEFAULT_ACCEPT = f"{XML_TYPE}, {JSON_TYPE}"
 MATCH_KEYS = ("kind", "type", "from", "to", "body")
@@ -85,7 +86,10 @@ class ReplyRule:
         status = mapping.get("status")
         reply = mapping.get("reply")
         content_type = expect_optional_str(mapping.get("content_type"), f"{where}.content_type")
-        if isinstance(reply, str) and content_type == JSON_TYPE:
+        if content_type == TEXT_TYPE:
+            if not isinstance(reply, str):
+                raise ValueError(f"{where}.reply: a {TEXT_TYPE} reply must be a string")
+        elif isinstance(reply, str) and content_type == JSON_TYPE:
             try:
                 json.loads(reply)
             except ValueError as exc:
@@ -97,8 +101,9 @@ class ReplyRule:
                 raise ValueError(f"{where}.reply: not one XML stanza: {exc}") from exc
         elif reply is not None and not isinstance(reply, dict):
             raise ValueError(f"{where}.reply: expected an XML string or a JSON object")
-        if content_type is not None and content_type not in (XML_TYPE, JSON_TYPE):
-            raise ValueError(f"{where}.content_type: expected {XML_TYPE} or {JSON_TYPE}")
+        if content_type is not None and content_type not in (XML_TYPE, JSON_TYPE, TEXT_TYPE):
+            raise ValueError(
+                f"{where}.content_type: expected {XML_TYPE}, {JSON_TYPE} or {TEXT_TYPE}")
         if isinstance(reply, dict) and content_type == XML_TYPE:
             raise ValueError(f"{where}: a JSON object reply cannot be sent as {XML_TYPE}")
         return cls(match=match,

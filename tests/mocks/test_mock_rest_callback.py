@@ -103,6 +103,15 @@ def test_reply_json_text_with_explicit_content_type(rest_callback_backend):
     assert (response.status_code, response.json()) == (201, {"body": "raw"})
 
 
+def test_reply_plain_text_with_an_error_status(rest_callback_backend):
+    # A webhook refusing a stanza with a human-readable reason (mod_rest makes it error text).
+    rest_callback_backend.add_reply_rule({}, reply="Backend overloaded", status=503,
+                                         content_type="text/plain")
+    response = post_xml(rest_callback_backend)
+    assert (response.status_code, response.text) == (503, "Backend overloaded")
+    assert response.headers["Content-Type"].startswith("text/plain")
+
+
 def test_first_matching_rule_wins(mock_backend):
     backend = mock_backend("rest_callback", {"default_status": 204, "rules": [
         {"match": {"body": "ping"}, "reply": "<message><body>pong</body></message>"},
@@ -176,6 +185,9 @@ def test_bot_reports_an_unreachable_prosody(rest_callback_backend):
     ({"rules": [{"match": {}, "reply": 5}]}, "expected an XML string or a JSON object"),
     ({"rules": [{"reply": "<a/>", "content_type": "application/json"}]}, "not a JSON document"),
     ({"rules": [{"match": {}, "reply": {"a": 1}, "content_type": XML}]}, "cannot be sent"),
+    ({"rules": [{"match": {}, "reply": {"a": 1}, "content_type": "text/plain"}]},
+     "reply must be a string"),
+    ({"rules": [{"match": {}, "content_type": "text/html"}]}, "expected application/xmpp+xml"),
     ({"default_status": "202"}, "default_status: expected an HTTP status"),
 ])
 def test_bad_initial_state_is_refused_with_a_message(config, message):
