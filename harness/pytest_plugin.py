@@ -4,6 +4,7 @@ docs/scenario-format.md, section "pytest"."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,8 @@ if TYPE_CHECKING:  # importing the sandbox loads lupa: only when the fixture is 
 
 SCENARIO_DIR = "scenarios"
 POOLS = pytest.StashKey[dict[str, ServerPool]]()
-RESULTS = pytest.StashKey[list[ScenarioResult]]()
+VERDICT = "prosody-harness verdict"
+_verdicts: list[ScenarioResult] = []  # this session's, gathered from the test reports
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,7 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[POOLS] = {}
-    config.stash[RESULTS] = []
+    _verdicts.clear()
     config.pluginmanager.import_plugin("mock_backends.pytest_fixtures")
 
 
@@ -90,8 +92,21 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
             terminalreporter.line(f"{item.scenario_id}: {verdicts}")
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect each scenario's verdict from its report: in process, or sent by an xdist
+    worker to the controller, which compares the verdicts of all of them."""
+    for name, value in report.user_properties:
+        if name == VERDICT and report.when == "call":
+            verdict = json.loads(value)
+            result = ScenarioResult(
+                verdict["id"].split("::", 1)[1], verdict["id"].split("::", 1)[0], 1,
+                verdict["target"], verdict["status"], prosody=verdict["prosody"],
+            )
+            _verdicts.append(result)
+
+
 def _disagreements(config: pytest.Config) -> list:
-    return disagreements(config.stash.get(RESULTS, []))
+    return disagreements(_verdicts)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -174,7 +189,11 @@ class ScenarioItem(pytest.Item):
             pytest.fail(f"the {self.target} target did not start: {exc}", pytrace=False)
         result = ScenarioRun(self.scenario, lease.server).run()
         result.target = self.target
-        self.config.stash[RESULTS].append(result)
+        # Travels with the test's report, so that under pytest-xdist the verdicts of
+        # every worker meet in the controller (see pytest_runtest_logreport).
+        verdict = {"id": result.id, "target": result.target, "prosody": result.prosody,
+                   "status": result.status}
+        self.user_properties.append((VERDICT, json.dumps(verdict)))
         pool.release(lease, healthy=result.status != ERROR)
         if result.status == SKIPPED:
             pytest.skip(result.message)

@@ -16,7 +16,7 @@ from harness.runner.verdict_changes import (
     ReportError,
     VerdictChange,
     compare,
-    read_report,
+    read_reports,
 )
 
 EXAMPLES = """\
@@ -26,6 +26,10 @@ examples:
   prosody-harness run scenarios/muc_http_auth --target prosody --json new.json \\
       --modules ../new/lua_modules
   prosody-harness compare old.json new.json
+
+  # a suite split into shards (run --shard K/N --json partK.json), compared as a whole
+  prosody-harness compare baseline.json part1.json,part2.json,part3.json
+  prosody-harness compare baseline/ parts/        folders of *.json reports
 
 exit status:
   0  no scenario that passed in OLD fails in NEW
@@ -52,14 +56,19 @@ def register(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("old", metavar="OLD.json", help="report of the baseline run")
-    parser.add_argument("new", metavar="NEW.json", help="report of the run to judge")
+    parser.add_argument(
+        "old",
+        metavar="OLD.json",
+        help="report of the baseline run (a comma-separated list or a folder of reports: "
+        "the shards of one run, merged)",
+    )
+    parser.add_argument("new", metavar="NEW.json", help="report of the run to judge (same forms)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        old, new = read_report(args.old), read_report(args.new)
+        old, new = read_reports(args.old), read_reports(args.new)
     except ReportError as exc:
         print(f"prosody-harness compare: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ from harness.runner.json_report import write_json
 from harness.runner.junit import write_junit
 from harness.runner.runner import default_workers
 from harness.runner.select import KeywordError
+from harness.runner.shard import ShardError, parse_shard, shard
 from harness.runner.terminal import TerminalReport
 from harness.runner.time_profile import profile_table
 from harness.scenario import ScenarioError
@@ -33,6 +34,10 @@ examples:
                                                    verdicts differ between targets
   prosody-harness run --target prosody --junit junit.xml --json report.json
                                                    reports for CI (JUnit XML) and scripts (JSON)
+  prosody-harness run --shard 2/4 --json part2.json
+                                                   the 2nd of 4 parts, one per CI job;
+                                                   `compare old.json part1.json,part2.json,...`
+                                                   merges the parts
 
   regression-test a module upgrade (same scenarios, old modules against new):
   prosody-harness run scenarios/muc_http_auth --json old.json
@@ -102,6 +107,12 @@ def register(subparsers) -> None:
         help="scenarios run in parallel (default: %(default)s, the CPU count)",
     )
     parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only the K-th of N deterministic parts of the suite (for CI jobs that "
+        "split it; `compare` merges their --json reports)",
+    )
+    parser.add_argument(
         "--no-reuse",
         action="store_true",
         help="a fresh server for every scenario (slower; for isolating a suspected leak)",
@@ -134,7 +145,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         loaded = load_all(paths, args.keyword)
-    except (ScenarioError, KeywordError) as exc:
+        if args.shard:
+            k, n = parse_shard(args.shard)
+            loaded.scenarios = shard(loaded.scenarios, k, n)
+    except (ScenarioError, KeywordError, ShardError) as exc:
         print(f"prosody-harness run: {exc}", file=sys.stderr)
         return 2
     targets = resolve_target_names(args.target)

@@ -8,7 +8,9 @@ and target, so one report may hold several targets.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.runner.results import ERROR, FAILED, PASSED
@@ -49,6 +51,37 @@ class Comparison:
     @property
     def regressed(self) -> bool:
         return bool(self.of_kind(REGRESSED))
+
+
+def read_reports(spec: str) -> dict[str, Any]:
+    """One report, or the merge of several (the shards of one run): `spec` is a file, a
+    comma-separated list of files, or a folder of *.json reports."""
+    if os.path.isdir(spec):
+        paths = sorted(str(p) for p in Path(spec).glob("*.json"))
+        if not paths:
+            raise ReportError(f"{spec}: a folder without any *.json report")
+    else:
+        paths = [part for part in spec.split(",") if part]
+    reports = [read_report(path) for path in paths]
+    return reports[0] if len(reports) == 1 else merge_reports(reports)
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Shards of one run as one report: results joined; a scenario in two shards is an
+    error, since the shards of one run never overlap."""
+    merged = dict(reports[0])
+    merged["results"], merged["targets"] = [], {}
+    seen: set[tuple[str, str]] = set()
+    for report in reports:
+        for result in report["results"]:
+            key = (result["id"], result["target"])
+            if key in seen:
+                raise ReportError(f"{result['id']} [{result['target']}] is in two of the reports")
+            seen.add(key)
+            merged["results"].append(result)
+        merged["targets"].update(report.get("targets") or {})
+    merged["ok"] = all(report.get("ok") for report in reports)
+    return merged
 
 
 def read_report(path: str) -> dict[str, Any]:
