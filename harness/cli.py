@@ -13,7 +13,7 @@ import sys
 
 from harness import __version__
 
-COMMANDS = ("run", "compare", "mock", "smoke", "image")
+COMMANDS = ("run", "compare", "mock", "check", "smoke", "image")
 
 
 def build_parser() -> argparse.ArgumentParser:
