@@ -5,19 +5,53 @@
 -- What a Prosody module may see besides the Lua 5.4 standard library. modulemanager runs
 -- each module in an environment whose `module` is the module API object and whose other
 -- globals come from Prosody's _G. Globals are read-only: modules keep their state in locals.
+--
+-- The module API is listed field by field, as Prosody's own .luacheckrc does for its plugins,
+-- so that a misspelt method or a private field (say `module._iq_cache`) is reported. It is the
+-- union of Prosody 0.12's and 13's core/moduleapi.lua (13 adds could, may, default_permission(s),
+-- get_option_enum/integer/period, on_ready, once), the fields modulemanager sets on each module,
+-- and what modules add to the API (mod_http's http_url). A module using a 13-only method must
+-- check for it first (`if module.may then ... end`), as the modules here do.
+
+-- Fields modulemanager sets on every module instance.
+local module_instance_fields = {
+	"name", "host", "path", "global", "reloading", "saved_state", "event_handlers",
+	"items", "dependencies", "_log",
+};
+
+-- Methods of the module API (core/moduleapi.lua, 0.12 and 13).
+local module_api_methods = {
+	"add_extension", "add_feature", "add_identity", "add_item", "add_timer", "broadcast",
+	"context", "could", "cron", "daily", "default_permission", "default_permissions", "depends",
+	"fire_event", "get_directory", "get_host", "get_host_items", "get_host_type", "get_name",
+	"get_option", "get_option_array", "get_option_boolean", "get_option_enum",
+	"get_option_inherited_set", "get_option_integer", "get_option_number", "get_option_path",
+	"get_option_period", "get_option_scalar", "get_option_set", "get_option_string",
+	"get_status", "handle_items", "hook", "hook_global", "hook_object_event", "hook_stanza",
+	"hook_tag", "hourly", "load_resource", "log", "log_status", "may", "measure", "metric",
+	"on_ready", "once", "open_store", "provides", "remove_item", "require", "send", "send_iq",
+	"set_global", "set_status", "shared", "unhook", "unhook_object_event", "weekly",
+	"wrap_event", "wrap_global", "wrap_object_event",
+	-- Added to the API by mod_http.
+	"http_url",
+};
+
+-- Callbacks modulemanager (and prosodyctl) look up on the module and call: a module sets them.
+local module_callbacks = { "load", "unload", "save", "restore", "add_host", "ready", "command" };
+
+local module_fields = {
+	-- The module's environment: what its globals live in. A module may export functions to
+	-- modules that load it by putting them there (luacheck cannot tell those writes apart from
+	-- mistakes; such a line says so with `-- luacheck: ignore 122`).
+	environment = { other_fields = true };
+};
+for _, name in ipairs(module_instance_fields) do module_fields[name] = {}; end
+for _, name in ipairs(module_api_methods) do module_fields[name] = {}; end
+for _, name in ipairs(module_callbacks) do module_fields[name] = { read_only = false }; end
+
 stds.prosody_module = {
 	read_globals = {
-		module = {
-			other_fields = true;
-			fields = {
-				-- Callbacks modulemanager looks up on the module and calls.
-				load = { read_only = false };
-				unload = { read_only = false };
-				save = { read_only = false };
-				restore = { read_only = false };
-				add_host = { read_only = false };
-			};
-		};
+		module = { fields = module_fields };
 		prosody = {
 			other_fields = true;
 			fields = {

@@ -1,8 +1,15 @@
+-- Copyright (C) 2026 the prosody-harness authors
+--
+-- This project is MIT licensed. Please see pyproject.toml at the root of the
+-- repository for the licence.
+--
 -- mod_block_subscriptions: drop presence subscription requests and answers.
 --
--- Used beside mod_http_roster_admin, where an external service decides who is
--- whose contact: clients may neither send nor receive subscribe, subscribed,
--- unsubscribe or unsubscribed presence. See README.markdown.
+-- Used beside mod_http_roster_admin, where an external service decides who is whose contact:
+-- clients may neither send nor receive subscribe, subscribed, unsubscribe or unsubscribed
+-- presence. See README.markdown.
+
+local tostring = tostring;
 
 local subscription_types = {
 	subscribe = true;
@@ -10,6 +17,8 @@ local subscription_types = {
 	unsubscribe = true;
 	unsubscribed = true;
 };
+
+-- Dropping subscription stanzas -------------------------------------------------------------------
 
 local function drop_subscription(event)
 	local stanza = event.stanza;
@@ -19,6 +28,8 @@ local function drop_subscription(event)
 		return true;
 	end
 end
+
+-- Hooks -------------------------------------------------------------------------------------------
 
 -- Above mod_presence (priority 0), so it never sees these stanzas.
 for _, kind in ipairs({ "bare", "full", "host" }) do

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -39,8 +41,11 @@ def start_server(roster_app: RosterBackend) -> Iterator[StartServer]:
             HOST,
             modules_enabled=["http_roster_admin", "block_subscriptions"],
             modules_disabled=["roster"],
-            options={"storage": {"roster": "memory"},
-                     "http_roster_url": f"{roster_app.url}/contacts/%s", **options},
+            options={
+                "storage": {"roster": "memory"},
+                "http_roster_url": f"{roster_app.url}/contacts/%s",
+                **options,
+            },
         )
         target = ProsodyTarget(Profile(hosts={HOST: host}))
         started.append(target)
@@ -50,6 +55,7 @@ def start_server(roster_app: RosterBackend) -> Iterator[StartServer]:
     yield start
     for target in started:
         target.stop()
+
 
 ROSTER_GET = '<iq type="get" id="{id}"><query xmlns="jabber:iq:roster"/></iq>'
 
@@ -89,8 +95,12 @@ def test_refresh_runs_at_most_the_configured_number_of_fetches_at_once(
     elapsed = time.monotonic() - started
 
     assert response.status == 200, response.text()
-    assert response.json() == {"status": "ok", "message": "roster update complete",
-                               "updated": 6, "errors": 0}
+    assert response.json() == {
+        "status": "ok",
+        "message": "roster update complete",
+        "updated": 6,
+        "errors": 0,
+    }
     # Six fetches, two at a time: three waves of `latency` each.
     assert 3 * latency - 0.05 <= elapsed < 3 * latency + 1.0
     arrivals = sorted(entry["time"] for entry in roster_app.journal())
@@ -113,8 +123,13 @@ def test_a_login_does_not_wait_behind_a_large_refresh(
     roster_app.set_roster("late", {"marie@localhost": {"name": "Marie"}})
 
     answers: list[Any] = []
-    refresh = threading.Thread(target=lambda: answers.append(server.http(
-        "POST", "/roster_admin/refresh", body=json.dumps(names).encode(), timeout=10)))
+    refresh = threading.Thread(
+        target=lambda: answers.append(
+            server.http(
+                "POST", "/roster_admin/refresh", body=json.dumps(names).encode(), timeout=10
+            )
+        )
+    )
     refresh.start()
     wait_for_fetches(roster_app, 1)  # the refresh is under way, three fetches queued
     started = time.monotonic()
@@ -125,8 +140,7 @@ def test_a_login_does_not_wait_behind_a_large_refresh(
     refresh.join(timeout=10)
 
     assert reply.get("type") == "result"
-    assert [item.get("jid") for item in reply.iter("{jabber:iq:roster}item")] == \
-        ["marie@localhost"]
+    assert [item.get("jid") for item in reply.iter("{jabber:iq:roster}item")] == ["marie@localhost"]
     # Behind the queued refresh fetches it would wait about 4 x latency; ahead of them,
     # only for the one fetch already running.
     assert waited < 2 * latency, f"the login waited {waited:.2f} s"
@@ -141,8 +155,9 @@ def test_a_refresh_counts_and_fetches_each_user_once_whatever_the_case(
     connect_users(server, ["john"])
     wait_for_fetches(roster_app, 1)
     roster_app.clear_journal()
-    response = server.http("POST", "/roster_admin/refresh",
-                           body=json.dumps(["john", "John", "JOHN"]).encode())
+    response = server.http(
+        "POST", "/roster_admin/refresh", body=json.dumps(["john", "John", "JOHN"]).encode()
+    )
     assert response.status == 200, response.text()
     assert response.json()["updated"] == 1
     assert [entry["path"] for entry in roster_app.journal()] == ["/contacts/john"]
@@ -175,13 +190,21 @@ def test_hostile_refresh_bodies_get_an_answer_and_no_traceback(
         assert response.status == status, (body[:40], response.text())
         assert response.json()["status"] == "error"
         assert response.json()["message"]
-    for path in ("/roster_admin/refresh/%00", "/roster_admin/refresh/%ff%fe",
-                 "/roster_admin/refresh/a/b", "/roster_admin/refresh/" + "x" * 5000):
+    for path in (
+        "/roster_admin/refresh/%00",
+        "/roster_admin/refresh/%ff%fe",
+        "/roster_admin/refresh/a/b",
+        "/roster_admin/refresh/" + "x" * 5000,
+    ):
         response = server.http("GET", path, timeout=5)
         assert response.status in (200, 400), (path[:40], response.text())
     response = server.http("POST", "/roster_admin/refresh", body=b'["john"]')
-    assert response.json() == {"status": "ok", "message": "roster update complete",
-                               "updated": 1, "errors": 0}
+    assert response.json() == {
+        "status": "ok",
+        "message": "roster update complete",
+        "updated": 1,
+        "errors": 0,
+    }
     assert not problems(server.log())
 
 
@@ -239,9 +262,222 @@ def test_roster_request_waits_for_the_login_fetch_and_a_failed_one_is_retried(
 @pytest.mark.parametrize("url", [None, "http://127.0.0.1:1/contacts/"])
 def test_module_refuses_to_load_without_a_usable_roster_url(url: str | None) -> None:
     options = {"http_roster_url": url} if url else {}
-    host = VirtualHostProfile(HOST, modules_enabled=["http_roster_admin"],
-                              modules_disabled=["roster"], options=options)
+    host = VirtualHostProfile(
+        HOST, modules_enabled=["http_roster_admin"], modules_disabled=["roster"], options=options
+    )
     target = ProsodyTarget(Profile(hosts={HOST: host}))
     with pytest.raises(TargetError, match="http_roster_url must be set"):
         target.start()
     target.stop()
+
+
+# -- reading roster documents, and the connections fetches use ------------------------------
+
+
+class RawRosters(BaseHTTPRequestHandler):
+    """A roster web app that answers each path with exact bytes (`bodies`, default `{}`) over
+    HTTP/1.1 keep-alive, and remembers the client port of every answered request. With
+    `drop_reused` it closes a kept-alive connection when a second request comes on it,
+    without answering (as a server whose keep-alive timeout ran out just then does)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    bodies: dict[str, bytes] = {}
+    ports: list[int] = []
+    drop_reused = False
+    answered_here = 0  # per connection: one handler instance serves one connection
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.drop_reused and self.answered_here:
+            self.close_connection = True
+            return
+        self.answered_here += 1
+        type(self).ports.append(self.client_address[1])
+        body = type(self).bodies.get(self.path, b"{}")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def raw_rosters() -> Iterator[tuple[str, type[RawRosters]]]:
+    """(base URL, handler class): set `bodies`, read `ports`."""
+    handler = type("Rosters", (RawRosters,), {"bodies": {}, "ports": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+def start_raw(raw_rosters: tuple[str, type[RawRosters]], **options: Any) -> ProsodyTarget:
+    url, _ = raw_rosters
+    host = VirtualHostProfile(
+        HOST,
+        modules_enabled=["http_roster_admin", "block_subscriptions"],
+        modules_disabled=["roster"],
+        options={
+            "storage": {"roster": "memory"},
+            "http_roster_url": f"{url}/contacts/%s",
+            **options,
+        },
+    )
+    target = ProsodyTarget(Profile(hosts={HOST: host}))
+    target.start()
+    return target
+
+
+def roster_of(reply) -> dict[str, tuple[str | None, str | None, list[str]]]:
+    groups = "{jabber:iq:roster}group"
+    return {
+        item.get("jid"): (
+            item.get("name"),
+            item.get("subscription"),
+            sorted(group.text or "" for group in item.iter(groups)),
+        )
+        for item in reply.iter("{jabber:iq:roster}item")
+    }
+
+
+def with_an_escape(document: str) -> str:
+    """The same JSON with the first letter of its first string written as a \\u escape:
+    util.json reads it alike, while the module's in-place reader leaves it to util.json."""
+    match = re.search(r'"([A-Za-z])', document)
+    if not match:
+        return document
+    return document[: match.start(1)] + f"\\u{ord(match.group(1)):04x}" + document[match.end(1) :]
+
+
+# (the roster at login, the roster at the refresh after it); {self} is the user's own JID.
+ROSTER_DOCUMENT_PAIRS = [
+    (
+        '{"marie@localhost": {"name": "Marie", "groups": ["Friends"]}}',
+        '{"marie@localhost": {"name": "Marie", "groups": ["Friends"]},'
+        ' "aaron@localhost": {"name": "Aaron"}}',
+    ),
+    (
+        '{"a@localhost": {"groups": ["x", "y", "x"]}, "b@localhost": {"name": "B"}}',
+        '{"a@localhost": {"groups": ["y", "x"]}, "b@localhost": {"name": "B", "groups": ["z"]}}',
+    ),
+    (
+        '{"a@localhost": {"groups": {"x": true, "y": false}}}',
+        '{"a@localhost": {"groups": {"y": true, "x": false}}}',
+    ),
+    ('{"a@localhost": {"groups": {"x": true}}}', '{"a@localhost": {"groups": ["x"]}}'),
+    (
+        '{"a@localhost": {"name": null, "groups": null}, "b@localhost": {"name": "", "groups": []},'
+        ' "c@localhost": {}}',
+        '{"a@localhost": {"name": "A"}, "b@localhost": {"groups": {}},'
+        ' "c@localhost": {"name": null}}',
+    ),
+    (
+        '\n{ "a@localhost" :\t{ "name" : "A" , "groups" : [ "g" ] } }\r\n',
+        '{"a@localhost":{"name":"A2","groups":["g","h"]}}   ',
+    ),
+    ('{"Marie@LocalHost": {"name": "Marie"}}', '{"marie@localhost": {"name": "Marie"}}'),
+    (
+        '{"{self}": {"name": "Me"}, "not a jid@@": {}, "r@localhost/res": {}, "ok@localhost":'
+        ' {"name": "OK"}, "bad@localhost": {"groups": [""]}, "num@localhost": {"name": 5}}',
+        '{"ok@localhost": {"name": "OK", "groups": ["g"]}, "{self}": {}}',
+    ),
+    (
+        '{"zoë@localhost": {"name": "Zoë", "groups": ["Émigrés"]}}',
+        '{"zoë@localhost": {"name": "Zoë", "groups": ["Émigrés", "Amis"]}}',
+    ),
+    (
+        '{"a@localhost": {"groups": ["g"], "name": "A"}}',
+        '{"a@localhost": {"name": "A", "groups": ["g"], "note": {"nested": [1, 2]}}}',
+    ),
+    ("{}", '{"a@localhost": {"name": "A"}}'),
+    ('{"a@localhost": {"name": "A"}}', "{}"),
+    (
+        '{"a@localhost": {"name": "First"}, "a@localhost": {"name": "Second"}}',
+        '{"a@localhost": {"name": "Second", "name": "Third"}}',
+    ),
+    ('{"a@localhost": {"name": "A"}} trailing', '{"a@localhost": {"name": "A"},}'),
+]
+
+
+def test_plain_and_escaped_roster_documents_give_the_same_rosters(raw_rosters) -> None:
+    """Plain documents are read in place, others by util.json: both give the same roster,
+    at login and at a refresh (which reuses what did not change)."""
+    _, service = raw_rosters
+    server = start_raw(raw_rosters)
+    try:
+        for number, (at_login, at_refresh) in enumerate(ROSTER_DOCUMENT_PAIRS):
+            rosters = {}
+            for variant in ("plain", "escaped"):
+                user = f"{variant}{number}"
+                prepare = (lambda text: text) if variant == "plain" else with_an_escape
+                own = f"{user}@{HOST}"
+                path = f"/contacts/{user}"
+                service.bodies[path] = prepare(at_login.replace("{self}", own)).encode()
+                (client,) = connect_users(server, [user])
+                client.send(ROSTER_GET.format(id="r1"))
+                first = roster_of(client.receive(lambda el: el.get("id") == "r1", timeout=5))
+                service.bodies[path] = prepare(at_refresh.replace("{self}", own)).encode()
+                answer = server.http("GET", f"/roster_admin/refresh/{user}", timeout=5)
+                client.send(ROSTER_GET.format(id="r2"))
+                second = roster_of(client.receive(lambda el: el.get("id") == "r2", timeout=5))
+                rosters[variant] = (first, second, answer.status, answer.json())
+                client.disconnect()
+            assert rosters["plain"] == rosters["escaped"], (number, at_login, at_refresh)
+        for body in (b'["john", "John", "x y"]', b' [ "a" ,"b" ] ', b"[]", b'["a", ""]'):
+            plain = server.http("POST", "/roster_admin/refresh", body=body)
+            escaped = server.http(
+                "POST", "/roster_admin/refresh", body=with_an_escape(body.decode()).encode()
+            )
+            assert (plain.status, plain.json()) == (escaped.status, escaped.json()), body
+        assert not problems(server.log())
+    finally:
+        server.stop()
+
+
+def test_fetches_share_connections_kept_open(raw_rosters) -> None:
+    _, service = raw_rosters
+    server = start_raw(raw_rosters, http_roster_concurrency=2)
+    try:
+        names = [f"user{i}" for i in range(8)]
+        connect_users(server, names)
+        deadline = time.monotonic() + 5
+        while len(service.ports) < len(names):
+            assert time.monotonic() < deadline, "expected a fetch per login"
+            time.sleep(0.01)
+        for _ in range(3):
+            response = server.http("POST", "/roster_admin/refresh", body=json.dumps(names).encode())
+            assert response.json()["updated"] == len(names)
+        assert len(service.ports) == 4 * len(names)
+        # Never more than two fetches at once, and their connections stay open between them.
+        assert len(set(service.ports)) <= 2, sorted(set(service.ports))
+        assert not problems(server.log())
+    finally:
+        server.stop()
+
+
+def test_a_connection_the_service_closed_meanwhile_is_no_failure(raw_rosters) -> None:
+    """A service may close an idle kept-alive connection at any time without saying so; a
+    fetch sent on it just as it closed is sent again on a new connection."""
+    _, service = raw_rosters
+    service.drop_reused = True
+    service.bodies["/contacts/john"] = b'{"marie@localhost": {"name": "Marie"}}'
+    server = start_raw(raw_rosters, http_roster_concurrency=1)
+    try:
+        (john,) = connect_users(server, ["john"])
+        for number in range(10):
+            response = server.http("GET", "/roster_admin/refresh/john", timeout=5)
+            assert response.json()["errors"] == 0, (number, response.json())
+        john.send(ROSTER_GET.format(id="r1"))
+        reply = john.receive(lambda el: el.get("id") == "r1", timeout=5)
+        assert roster_of(reply) == {"marie@localhost": ("Marie", "both", [])}
+        # Each fetch after the first went out twice: on the kept connection, then a new one.
+        assert len(service.ports) == len(set(service.ports)) == 11
+        assert not [line.raw for line in server.log() if line.level in ("warn", "error")]
+    finally:
+        server.stop()
