@@ -1,37 +1,44 @@
-"""Sandbox scenarios per second, and the ratio to real Prosody on the same scenarios.
+"""The sandbox's speed against real Prosody's, measured side by side in one run.
 
-Two figures:
+Two tables (issue 16's sandbox rows):
 
-* fresh target: each scenario is a whole life - a fresh target starts, clients log in,
-  stanzas go through the server and come back, the target stops;
-* through the runner: scenario files (default scenarios/core) run by `prosody-harness
-  run`'s runner on the sandbox, with server reuse and its default workers - what a user
-  sees. Scenarios that wait (`receives nothing: {within: ...}`) spend that time for real.
+* bench scenarios, a fresh target each: a target starts, clients log in, stanzas go
+  through the server and come back (or an HTTP request is answered), the target stops.
+  Scenarios per second on the sandbox and on the prosody target, alternating scenario by
+  scenario, and their ratio. Goal: >= 100/s on the sandbox for every one.
+* the whole suite: `prosody-harness run SUITE --target sandbox` against `--target
+  prosody`, as a user runs it (a process each, server reuse, the default workers), the
+  two alternating round by round. Wall time of the process, the run's own time (what it
+  prints, without Python's start-up) and the verdicts of each. Goal: the sandbox >= 10x
+  faster. Whether every verdict agrees is `prosody-harness run SUITE --target all`.
 
 Run:
 
-    .venv/bin/python bench/bench_sandbox.py [--seconds 5] [--prosody] [--scenarios DIR]
-
---prosody also times the same scenarios on the real server (harness.targets.prosody),
-when it is available, and prints the ratio.
+    .venv/bin/python bench/bench_sandbox.py [--seconds 3] [--prosody 0.12|13]
+        [--suite scenarios] [--rounds 1] [--sandbox-only] [--no-suite]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 
 from harness.profile import Profile
-from harness.runner import Runner, RunOptions, load_all
 from harness.stanza import local_name
 from harness.target import Target
 from harness.targets import create_target
 
 PASSWORD = "s3cret"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCENARIO_GOAL = 100.0  # sandbox scenarios per second
+SUITE_GOAL = 10.0  # sandbox suite this many times faster than real Prosody's
 
 
 def message_to_self(target: Target) -> None:
@@ -73,9 +80,9 @@ SCENARIOS: dict[str, Callable[[Target], None]] = {
 }
 
 
-def run_once(target_name: str, scenario: Callable[[Target], None]) -> float:
+def run_once(target_name: str, scenario: Callable[[Target], None], prosody: str | None) -> float:
     started = time.perf_counter()
-    target = create_target(target_name, Profile())
+    target = create_target(target_name, Profile(), **({"prosody": prosody} if prosody else {}))
     target.start()
     try:
         scenario(target)
@@ -85,77 +92,108 @@ def run_once(target_name: str, scenario: Callable[[Target], None]) -> float:
 
 
 def measure(
-    target_name: str, scenario: Callable[[Target], None], seconds: float
+    target_name: str, scenario: Callable[[Target], None], seconds: float, prosody: str | None
 ) -> tuple[list[float], float]:
-    """Wall time of each run, and this process' CPU seconds per run (all threads, spare
-    boots included): on a busy machine the CPU figure says what an idle one would do."""
-    run_once(target_name, scenario)  # warm caches (compiled Lua, imports)
+    """Wall time of each run, and this process' CPU seconds per run (all its threads):
+    on a busy machine the CPU figure says what an idle one would do."""
+    run_once(target_name, scenario, prosody)  # warm caches (compiled Lua, imports)
     times: list[float] = []
     cpu_started = time.process_time()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(times) < 3:
-        times.append(run_once(target_name, scenario))
+        times.append(run_once(target_name, scenario, prosody))
     return times, (time.process_time() - cpu_started) / len(times)
 
 
-def measure_runner(target_name: str, paths: list[str], seconds: float) -> tuple[float, int]:
-    """(scenarios per second, scenarios per run) for whole runner runs over `paths`."""
-    loaded = load_all(paths)
-    if loaded.invalid or not loaded.scenarios:
-        raise SystemExit(f"bench: no valid scenarios in {', '.join(paths)}")
-    done, elapsed = 0, 0.0
-    while elapsed < seconds or done == 0:
-        report = Runner(RunOptions([target_name])).run(loaded)
-        if not report.ok:
-            failed = [r.file for r in report.results if not r.ok]
-            raise RuntimeError(f"scenarios failed on {target_name}: {', '.join(failed)}")
-        done += len(report.results)
-        elapsed += report.seconds
-    return done / elapsed, len(loaded.scenarios)
+def scenario_table(seconds: float, prosody: str | None, real: bool) -> None:
+    head = f"{'bench scenario (fresh target)':30} {'sandbox/s':>10} {'median ms':>10}"
+    print(f"{head} {'CPU ms':>7}", end="")
+    print(f" {'prosody/s':>10} {'ratio':>7}" if real else "", f"  goal >= {SCENARIO_GOAL:g}/s")
+    for name, scenario in SCENARIOS.items():
+        times, cpu = measure("sandbox", scenario, seconds, prosody)
+        rate = len(times) / sum(times)
+        median = statistics.median(times) * 1000
+        print(f"{name:30} {rate:10.1f} {median:10.2f} {cpu * 1000:7.2f}", end="")
+        verdict = "met" if rate >= SCENARIO_GOAL else "NOT met"
+        if real:
+            try:
+                real_times, _cpu = measure("prosody", scenario, seconds, prosody)
+            except Exception as exc:  # report, keep measuring the others
+                print(f" {'n/a':>10} {'':>7}  {verdict} ({type(exc).__name__}: {exc})")
+                continue
+            real_rate = len(real_times) / sum(real_times)
+            print(f" {real_rate:10.1f} {rate / real_rate:6.1f}x", end="")
+        print(f"  {verdict}")
+
+
+def run_suite(target_name: str, suite: list[str], prosody: str | None) -> dict:
+    """One `prosody-harness run` process: its wall time, its own time and its verdicts."""
+    with tempfile.TemporaryDirectory() as folder:
+        report_path = os.path.join(folder, "report.json")
+        command = [sys.executable, "-m", "harness.cli", "run", *suite, "--target", target_name]
+        command += ["--json", report_path] + (["--prosody", prosody] if prosody else [])
+        started = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - started
+        try:
+            with open(report_path, encoding="utf-8") as file:
+                report = json.load(file)
+        except (OSError, ValueError):
+            return {"wall": wall, "run": None, "verdicts": "no report"}
+    counts: dict[str, int] = {}
+    for result in report.get("results", []):
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    verdicts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return {"wall": wall, "run": report.get("seconds"), "verdicts": verdicts}
+
+
+def suite_table(suite: list[str], rounds: int, prosody: str | None) -> None:
+    print(f"\nthe whole suite ({' '.join(suite)}), one process per run, alternating:")
+    print(f"{'round':>5} {'target':8} {'wall s':>8} {'run s':>8}  verdicts")
+    figures: dict[str, list[dict]] = {"sandbox": [], "prosody": []}
+    for round_number in range(1, rounds + 1):
+        for target_name in ("sandbox", "prosody"):
+            figure = run_suite(target_name, suite, prosody)
+            figures[target_name].append(figure)
+            run = f"{figure['run']:8.2f}" if figure["run"] is not None else f"{'n/a':>8}"
+            wall = f"{figure['wall']:8.2f}"
+            print(f"{round_number:5} {target_name:8} {wall} {run}  {figure['verdicts']}")
+    for key, label in (("wall", "process wall time"), ("run", "run time (as printed)")):
+        values = {t: [f[key] for f in figures[t] if f[key] is not None] for t in figures}
+        if not values["sandbox"] or not values["prosody"]:
+            continue
+        sandbox, real = statistics.median(values["sandbox"]), statistics.median(values["prosody"])
+        ratio = real / sandbox if sandbox else float("inf")
+        verdict = "met" if ratio >= SUITE_GOAL else "NOT met"
+        print(
+            f"median {label}: sandbox {sandbox:.2f} s, prosody {real:.2f} s: "
+            f"{ratio:.1f}x (goal >= {SUITE_GOAL:g}x: {verdict})"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per scenario")
-    parser.add_argument("--prosody", action="store_true", help="also time real Prosody")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per bench scenario")
     parser.add_argument(
-        "--scenarios",
-        default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios", "core"),
-        help="scenario files or directories for the runner figure",
+        "--prosody",
+        default=None,
+        help="the Prosody both targets run: 0.12, 13 or a launcher (default: the harness')",
     )
+    parser.add_argument("--sandbox-only", action="store_true", help="no real Prosody figures")
+    parser.add_argument(
+        "--suite",
+        nargs="+",
+        default=["scenarios"],
+        help="scenario files or folders for the suite figure (default: scenarios)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="suite runs per target")
+    parser.add_argument("--no-suite", action="store_true", help="skip the suite figure")
     args = parser.parse_args(argv)
 
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    print(f"{'scenario':30} {'sandbox/s':>10} {'median ms':>10} {'CPU ms':>7}", end="")
-    print(f" {'prosody/s':>10} {'ratio':>7}" if args.prosody else "")
-    for name, scenario in SCENARIOS.items():
-        times, cpu = measure("sandbox", scenario, args.seconds)
-        rate = len(times) / sum(times)
-        median = statistics.median(times) * 1000
-        print(f"{name:30} {rate:10.1f} {median:10.2f} {cpu * 1000:7.2f}", end="")
-        if args.prosody:
-            try:
-                real, _cpu = measure("prosody", scenario, args.seconds)
-            except Exception as exc:  # report, keep measuring the others
-                print(f" {'n/a':>10}  ({type(exc).__name__}: {exc})")
-                continue
-            real_rate = len(real) / sum(real)
-            print(f" {real_rate:10.1f} {rate / real_rate:6.1f}x")
-        else:
-            print()
-
-    print(f"\nthrough the runner ({args.scenarios}, server reuse):")
-    rate, count = measure_runner("sandbox", [args.scenarios], args.seconds)
-    print(f"{f'{count} scenario files':30} {rate:10.1f}", end="")
-    if args.prosody:
-        try:
-            real_rate, _count = measure_runner("prosody", [args.scenarios], args.seconds)
-        except Exception as exc:  # report, do not hide the sandbox figure
-            print(f" {'n/a':>10}  ({type(exc).__name__}: {exc})")
-        else:
-            print(f" {'':10} {'':7} {real_rate:10.1f} {rate / real_rate:6.1f}x")
-    else:
-        print()
+    scenario_table(args.seconds, args.prosody, real=not args.sandbox_only)
+    if not args.no_suite and not args.sandbox_only:
+        suite_table(args.suite, max(1, args.rounds), args.prosody)
     return 0
 
 

@@ -1,4 +1,13 @@
-"""Render a Profile into a prosody.cfg.lua for a real Prosody (local binary or container).
+"""The one translation of a Profile into Prosody configuration, for every target.
+
+`resolve(profile)` checks a profile once and gives a `ResolvedConfig`: the global options
+and every VirtualHost and Component with its final options (modules_enabled and
+modules_disabled worked out). `render_config` writes it as prosody.cfg.lua for a real
+Prosody (local binary or container), adding the settings the harness owns from a
+`ServerLayout`; the sandbox hands the same structure to Prosody's configmanager, adding
+only its own (see harness/sandbox/config.py). So a profile means the same everywhere, and
+one the harness cannot honour raises the same ConfigError on every target, which each
+reports as "invalid profile: ...".
 
 Python values become Lua values (str, int, float, bool, list, tuple, dict, nested; None
 means "not set" and is left out). The harness owns the settings that make a server
@@ -11,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.profile import BASE_HOST_MODULES, Profile
@@ -167,20 +176,6 @@ def host_modules(enabled: Sequence[str], disabled: Sequence[str]) -> list[str]:
     return result
 
 
-def _global_assignment(name: str, value: Any) -> str:
-    if IDENTIFIER.match(name) and name not in LUA_KEYWORDS:
-        return f"{name} = {lua_value(value)}"
-    # The config file runs with its options table as _ENV, so this sets the option too.
-    return f"_ENV[{lua_string(name)}] = {lua_value(value)}"
-
-
-def _block_body(options: Mapping[str, Any], where: str) -> str:
-    for name in options:
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}: option name {name!r} must be a non-empty string")
-    return lua_value({k: v for k, v in options.items() if v is not None})
-
-
 def _check_not_owned(options: Mapping[str, Any], where: str) -> None:
     owned = sorted(set(options) & HARNESS_OWNED_OPTIONS)
     if owned:
@@ -190,21 +185,132 @@ def _check_not_owned(options: Mapping[str, Any], where: str) -> None:
         )
 
 
-def http_enabled(profile: Profile) -> bool:
-    """Whether some virtual host loads mod_http, i.e. Prosody's HTTP server will listen."""
-    return any(
-        "http" in host_modules(host.modules_enabled, host.modules_disabled)
-        for host in profile.hosts.values()
-    ) or any("http" in component.modules_enabled for component in profile.components.values())
+def _checked(options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A section's options without the unset (None) ones, each name and value checked
+    to be expressible as Prosody configuration."""
+    _check_not_owned(options, where)
+    kept = {}
+    for name, value in options.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: option name {name!r} must be a non-empty string")
+        if value is None:
+            continue
+        try:
+            lua_value(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: option {name}: {exc}") from None
+        kept[name] = value
+    return kept
 
 
-def render_config(profile: Profile, layout: ServerLayout) -> str:
-    """The whole prosody.cfg.lua text for `profile` laid out as `layout` says."""
+def _modules(where: str, options: Mapping[str, Any]) -> None:
+    clash = sorted(set(options) & PER_HOST_COMPUTED)
+    if clash:
+        raise ConfigError(f"{where}: give {', '.join(clash)} as lists, not as options")
+
+
+def _without(names: Sequence[str], drop: Sequence[str]) -> list[str]:
+    return [name for name in names if name not in drop]
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    module: str | None  # as in `Component "rooms.localhost" "muc"`; None: external
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """What a profile means to Prosody, checked: the options of the global section, of
+    each VirtualHost (modules_enabled with the harness' base modules, modules_disabled
+    when any) and of each Component. Options are never None (unset ones are left out).
+    The settings the harness owns (ports, paths, log) are not in it: each target adds its
+    own."""
+
+    options: dict[str, Any]
+    hosts: dict[str, dict[str, Any]]
+    components: dict[str, ComponentConfig] = field(default_factory=dict)
+
+    @property
+    def default_host(self) -> str:
+        return next(iter(self.hosts))
+
+    @property
+    def http_enabled(self) -> bool:
+        """Whether some host or component loads mod_http, i.e. the HTTP server listens."""
+        sections = [*self.hosts.values(), *(c.options for c in self.components.values())]
+        return any("http" in section.get("modules_enabled", ()) for section in sections)
+
+    def option(self, host: str, name: str) -> Any:
+        """An option as Prosody looks it up for `host`: the host's own, else the global."""
+        section = self.hosts[host] if host in self.hosts else self.components[host].options
+        return section[name] if name in section else self.options.get(name)
+
+    def without_modules(self, names: Sequence[str]) -> ResolvedConfig:
+        """The same configuration with modules `names` never loaded: taken out of every
+        modules_enabled and added to every modules_disabled (a section with its own
+        list would otherwise not see the global one)."""
+
+        def section(options: Mapping[str, Any]) -> dict[str, Any]:
+            changed = dict(options)
+            if "modules_enabled" in changed:
+                changed["modules_enabled"] = _without(changed["modules_enabled"], names)
+            changed["modules_disabled"] = [*changed.get("modules_disabled", ()), *names]
+            return changed
+
+        return ResolvedConfig(
+            section(self.options),
+            {name: section(options) for name, options in self.hosts.items()},
+            {
+                name: replace(component, options=section(component.options))
+                for name, component in self.components.items()
+            },
+        )
+
+
+def resolve(
+    profile: Profile, defaults: Mapping[str, Any] = DEFAULT_GLOBAL_OPTIONS
+) -> ResolvedConfig:
+    """Check `profile` and work out its configuration; ConfigError names what is wrong.
+
+    `defaults` are the global options a profile may override (a target can relax or
+    tighten them, as the sandbox does for storage)."""
     if not profile.hosts:
         raise ConfigError("the profile has no virtual host")
-    _check_not_owned(profile.options, "global options")
-    default_host = next(iter(profile.hosts))
+    global_options = _checked(
+        {**defaults, "http_default_host": next(iter(profile.hosts)), **profile.options},
+        "global options",
+    )
+    hosts = {}
+    for name, host in profile.hosts.items():
+        where = f"VirtualHost {name!r}"
+        _modules(where, host.options)
+        modules = {
+            "modules_enabled": host_modules(host.modules_enabled, host.modules_disabled),
+            "modules_disabled": list(host.modules_disabled) or None,
+        }
+        hosts[name] = _checked({**modules, **host.options}, where)
+    components = {}
+    for name, component in profile.components.items():
+        where = f"Component {name!r}"
+        _modules(where, component.options)
+        modules = {
+            "modules_enabled": _without(component.modules_enabled, component.modules_disabled)
+            or None,
+            "modules_disabled": list(component.modules_disabled) or None,
+        }
+        options = _checked({**modules, **component.options}, where)
+        components[name] = ComponentConfig(component.module, options)
+    return ResolvedConfig(global_options, hosts, components)
 
+
+def http_enabled(profile: Profile) -> bool:
+    """Whether some virtual host loads mod_http, i.e. Prosody's HTTP server will listen."""
+    return resolve(profile).http_enabled
+
+
+def harness_options(layout: ServerLayout) -> dict[str, Any]:
+    """The global settings the harness owns for a real server laid out as `layout`."""
     if layout.log_file is None:
         log: Any = [
             {
@@ -216,7 +322,7 @@ def render_config(profile: Profile, layout: ServerLayout) -> str:
         ]
     else:
         log = {layout.log_level: layout.log_file}
-    harness_options: dict[str, Any] = {
+    return {
         "pidfile": layout.pidfile,
         "data_path": layout.data_path,
         "certificates": layout.certificates,
@@ -233,44 +339,26 @@ def render_config(profile: Profile, layout: ServerLayout) -> str:
         "c2s_direct_tls_ports": [],
         "s2s_direct_tls_ports": [],
     }
-    global_options = {
-        **harness_options,
-        **DEFAULT_GLOBAL_OPTIONS,
-        "http_default_host": default_host,
-        **profile.options,
-    }
 
+
+def _global_assignment(name: str, value: Any) -> str:
+    if IDENTIFIER.match(name) and name not in LUA_KEYWORDS:
+        return f"{name} = {lua_value(value)}"
+    # The config file runs with its options table as _ENV, so this sets the option too.
+    return f"_ENV[{lua_string(name)}] = {lua_value(value)}"
+
+
+def render_config(profile: Profile | ResolvedConfig, layout: ServerLayout) -> str:
+    """The whole prosody.cfg.lua text for `profile` laid out as `layout` says."""
+    config = profile if isinstance(profile, ResolvedConfig) else resolve(profile)
+    global_options = {**harness_options(layout), **config.options}
     lines = ["-- Generated by prosody-harness for one test run; edits are lost.", ""]
-    lines += [_global_assignment(k, v) for k, v in global_options.items() if v is not None]
-
-    for name, host in profile.hosts.items():
-        where = f"VirtualHost {name!r}"
-        _check_not_owned(host.options, where)
-        clash = sorted(set(host.options) & PER_HOST_COMPUTED)
-        if clash:
-            raise ConfigError(f"{where}: give {', '.join(clash)} as lists, not as options")
-        options = {
-            "modules_enabled": host_modules(host.modules_enabled, host.modules_disabled),
-            "modules_disabled": list(host.modules_disabled) or None,
-            **host.options,
-        }
-        lines += ["", f"VirtualHost {lua_string(name)} {_block_body(options, where)}"]
-
-    for name, component in profile.components.items():
-        where = f"Component {name!r}"
-        _check_not_owned(component.options, where)
-        clash = sorted(set(component.options) & PER_HOST_COMPUTED)
-        if clash:
-            raise ConfigError(f"{where}: give {', '.join(clash)} as lists, not as options")
-        enabled = [m for m in component.modules_enabled if m not in component.modules_disabled]
-        options = {
-            "modules_enabled": enabled or None,
-            "modules_disabled": list(component.modules_disabled) or None,
-            **component.options,
-        }
+    lines += [_global_assignment(k, v) for k, v in global_options.items()]
+    for name, options in config.hosts.items():
+        lines += ["", f"VirtualHost {lua_string(name)} {lua_value(options)}"]
+    for name, component in config.components.items():
         head = f"Component {lua_string(name)}"
         if component.module:
             head += f" {lua_string(component.module)}"
-        lines += ["", f"{head} {_block_body(options, where)}"]
-
+        lines += ["", f"{head} {lua_value(component.options)}"]
     return "\n".join(lines) + "\n"

@@ -1,17 +1,17 @@
 """A fresh lupa Lua 5.4 state set up the way `prosodyctl about` describes Prosody's own.
 
-Compiled chunks (Prosody's libraries, modules, the sandbox's Lua) are cached as bytecode
-across runtimes, keyed by file path and text, so starting another sandbox skips the
-parser. Only code is shared this way, never state.
+`require` and util.envload go through the process caches (harness.sandbox.caches): a
+library already found is not searched for again, a chunk already compiled is loaded as
+bytecode, so starting another sandbox skips the searching and the parser. Only code and
+paths are shared this way, never state.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import threading
-from importlib import resources
 
+from harness.sandbox.caches import LUA_DIR, ProcessCaches
 from harness.sandbox.prosody_source import LUA_CPATHS, LUA_PATHS
 
 # Prosody's C libraries (util.encodings, lxp, ...) link against symbols of the Lua core
@@ -25,14 +25,13 @@ if "lupa" not in sys.modules:
 else:
     import lupa.lua54 as lupa  # noqa: E402
 
-LUA_DIR = str(resources.files("harness.sandbox") / "lua")
+__all__ = ["LUA_DIR", "lupa", "new_runtime"]
 
-_BYTECODE: dict[tuple[bytes, bytes], bytes] = {}
-_BYTECODE_LOCK = threading.Lock()
-
-# Runs first in every runtime: paths, the bytecode cache and the sandbox's own modules.
+# Runs first in every runtime: paths, the searchers and the bytecode cache.
 PRELUDE = r"""
-local source_dir, lua_path, lua_cpath, cache_get, cache_put, find_library, file_put = ...
+local source_dir, lua_path, lua_cpath, caches, find_lua, find_c = ...
+local chunk_get, chunk_put = caches.chunk, caches.remember_chunk
+local file_put = caches.remember_file_code
 package.path = source_dir.."/?.lua;"..lua_path
 package.cpath = source_dir.."/?.so;"..lua_cpath
 
@@ -49,10 +48,10 @@ local function cached_load(text, chunkname, env)
 	if type(chunkname) ~= "string" or chunkname:sub(1, 1) ~= "@" then
 		return load_in(text, chunkname, nil, env)
 	end
-	local code = cache_get(chunkname, text)
+	local code = chunk_get(chunkname, text)
 	if code then return load_in(code, chunkname, "b", env) end
 	local f, err = load_in(text, chunkname, "t", env)
-	if f then cache_put(chunkname, text, string.dump(f)) end
+	if f then chunk_put(chunkname, text, string.dump(f)) end
 	return f, err
 end
 
@@ -67,8 +66,8 @@ end
 -- Lua files: Prosody's from package.path, the sandbox's as harness.sandbox.NAME. It
 -- takes the place of Lua's own searcher for package.path, which would look again.
 package.searchers[2] = function (name)
-	local path, code = find_library(name)
-	if not path then return nil end
+	local path, code = find_lua(name)
+	if not path then return "\n\tno file for '"..name.."' on package.path" end
 	if code then return assert(load(code, "@"..path, "b")), path end
 	local text = read(path)
 	if not text then return nil end
@@ -78,95 +77,35 @@ package.searchers[2] = function (name)
 	return f, path
 end
 
+-- C libraries: where Lua's two C searchers would find them (a.b in a/b.so, else in a.so),
+-- remembered; versioned names (a-v2) are left to Lua's own searchers.
+local search_c, search_croot = package.searchers[3], package.searchers[4]
+package.searchers[3] = function (name)
+	if name:find("-", 1, true) then return search_c(name) end
+	local path, open = find_c(name)
+	if not path then return "\n\tno C library for '"..name.."' on package.cpath" end
+	return assert(package.loadlib(path, open)), path
+end
+package.searchers[4] = function (name)
+	if name:find("-", 1, true) then return search_croot(name) end
+	return nil
+end
+
 return cached_load
 """
 
 
-def _cache_get(chunkname: bytes, text: bytes) -> bytes | None:
-    return _BYTECODE.get((chunkname, text))
-
-
-def _cache_put(chunkname: bytes, text: bytes, code: bytes) -> None:
-    with _BYTECODE_LOCK:
-        _BYTECODE[(chunkname, text)] = code
-
-
-_FILE_BYTECODE: dict[bytes, tuple[tuple[int, int], bytes]] = {}
-
-
-def _stamp(path: bytes) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
-
-
-def _file_get(path: bytes) -> bytes | None:
-    """Bytecode for a library file, if compiled from the file as it is now."""
-    cached = _FILE_BYTECODE.get(path)
-    if cached and cached[0] == _stamp(path):
-        return cached[1]
-    return None
-
-
-class _LibraryFinder:
-    """Where `require` finds a Lua file: the sandbox's own (harness.sandbox.NAME) or the
-    first match on package.path. Lookups are remembered for the process: the path holds
-    installed libraries, which do not come and go while it runs (a found file is still
-    checked against its stamp before its bytecode is used)."""
-
-    def __init__(self, templates: list[str]) -> None:
-        self._templates = templates
-        self._paths: dict[bytes, bytes | None] = {}
-
-    def __call__(self, name: bytes) -> tuple[bytes, bytes | None] | None:
-        try:
-            path = self._paths[name]
-        except KeyError:
-            path = self._paths[name] = self._search(name.decode())
-        if path is None:
-            return None
-        return path, _file_get(path)
-
-    def _search(self, name: str) -> bytes | None:
-        if name.startswith(OWN_PREFIX):
-            own = name.removeprefix(OWN_PREFIX).replace(".", "/")
-            candidates = [f"{LUA_DIR}/{own}.lua"]
-        else:
-            relative = name.replace(".", "/")
-            candidates = [template.replace("?", relative) for template in self._templates]
-        for candidate in candidates:
-            if os.path.isfile(candidate):
-                return candidate.encode()
-        return None
-
-
-OWN_PREFIX = "harness.sandbox."
-_FINDERS: dict[str, _LibraryFinder] = {}
-
-
-def _file_put(path: bytes, code: bytes) -> None:
-    stamp = _stamp(path)
-    if stamp:
-        with _BYTECODE_LOCK:
-            _FILE_BYTECODE[path] = (stamp, code)
-
-
-def new_runtime(source_dir: str):
+def new_runtime(source_dir: str, caches: ProcessCaches):
     """(runtime, cached_load): a Lua state whose require finds Prosody's libraries."""
-    finder = _FINDERS.get(source_dir)
-    if finder is None:
-        finder = _FINDERS[source_dir] = _LibraryFinder([f"{source_dir}/?.lua", *LUA_PATHS])
     runtime = lupa.LuaRuntime(encoding=None, unpack_returned_tuples=True)
+    functions = caches.for_lua(source_dir)
     prelude = runtime.eval(f"function(...) {PRELUDE} end")
     cached_load = prelude(
         source_dir.encode(),
         ";".join(LUA_PATHS).encode(),
         ";".join(LUA_CPATHS).encode(),
-        _cache_get,
-        _cache_put,
-        finder,
-        _file_put,
+        runtime.table_from({k.encode(): v for k, v in functions.items() if "." not in k}),
+        functions["finder.lua"],
+        functions["finder.c"],
     )
     return runtime, cached_load

@@ -1,28 +1,29 @@
 """Real sockets for the sandbox's emulated net.server.
 
 Lua never touches a socket: it asks this hub to listen, connect, write and close, and
-the hub's selector thread reports accepts, data, connects and disconnects by posting
-callbacks to the sandbox loop, so Lua always sees them on the loop thread, never
-inside the call that caused them.
+the process' reactor thread (reactor.py) reports accepts, data, connects and disconnects
+by posting callbacks to the sandbox's loop, so Lua sees them with the state to itself,
+never inside the call that caused them.
 
-Every send and receive on a connection happens under the hub's lock: the loop thread
-writes while the selector thread reads, and an OpenSSL connection must never be used by
-two threads at once (a TLS 1.3 session ticket being read while the request was written
-lost the request though send() had reported it written, so no response came).
+Every send and receive on a connection happens under the hub's lock: Lua writes while
+the reactor reads, and an OpenSSL connection must never be used by two threads at once (a
+TLS 1.3 session ticket being read while the request was written lost the request though
+send() had reported it written, so no response came).
 """
 
 from __future__ import annotations
 
 import itertools
 import select
-import selectors
 import socket
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from harness.sandbox.http_watch import HttpWatch
+from harness.sandbox.reactor import reactor
 
 CONNECT_TIMEOUT = 10.0
 # The whole TLS handshake, however the peer trickles it. Prosody's own net.http has no
@@ -41,15 +42,10 @@ class SocketHub:
         self._listeners: dict[int, socket.socket] = {}
         self._reserved: dict[int, socket.socket] = {}  # port -> bound, not yet listening
         self._outgoing: set[int] = set()  # client connections being made or open
+        self._watches: dict[int, HttpWatch] = {}  # what each open one still waits for
         self._lock = threading.Lock()
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._pending_registrations: deque = deque()
-        self._pending_unregistrations: deque = deque()
+        self._reactor = reactor()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="sandbox-sockets", daemon=True)
-        self._thread.start()
 
     def reserve_port(self, interface: str = "127.0.0.1") -> int:
         """Bind a free port now, so the port named in the config is ours when listen() comes."""
@@ -71,7 +67,7 @@ class SocketHub:
         server_id = next(self._ids)
         with self._lock:
             self._listeners[server_id] = sock
-        self._register(sock, ("accept", server_id))
+        self._reactor.register(sock, lambda: self._accept(sock, server_id))
         return server_id
 
     def connect(self, host: str, port: int, tls: TlsSettings | None) -> int:
@@ -96,8 +92,10 @@ class SocketHub:
         except OSError as exc:
             if raw is not None:
                 raw.close()  # at once: the peer may be waiting on this handshake
-            self._outgoing.discard(conn_id)
+            # Posted before the connection stops counting as under way (busy()), so that
+            # the loop never finds nothing under way and the news not yet queued.
             self._post(self._events["disconnect"], conn_id, str(exc) or "connection failed")
+            self._outgoing.discard(conn_id)
             return
         with self._lock:
             # Closed by Lua while connecting (a cancelled request), or the hub is gone.
@@ -105,8 +103,9 @@ class SocketHub:
                 sock.close()
                 return
             self._sockets[conn_id] = sock
+            self._watches[conn_id] = HttpWatch()
         self._post(self._events["connected"], conn_id)
-        self._register(sock, ("read", conn_id))
+        self._reactor.register(sock, lambda: self._read(sock, conn_id))
 
     def write(self, conn_id: int, data: bytes) -> None:
         """Send all of `data` (sockets stay non-blocking; a full buffer is waited out, up
@@ -115,6 +114,10 @@ class SocketHub:
         Each send holds the lock, under which sockets are also closed: the selector
         thread may drop this connection meanwhile (the peer hung up), and a send on a
         closed socket whose descriptor was reused would write into another connection."""
+        with self._lock:
+            watch = self._watches.get(conn_id)
+            if watch is not None:
+                watch.sent(data)  # before the peer can answer it
         view = memoryview(data)
         deadline = time.monotonic() + WRITE_TIMEOUT
         while view:
@@ -149,6 +152,7 @@ class SocketHub:
         """Close at Lua's request (Lua already knows: no disconnect event)."""
         with self._lock:
             self._outgoing.discard(conn_id)
+            self._watches.pop(conn_id, None)
             sock = self._sockets.pop(conn_id, None)
             listener = self._listeners.pop(conn_id, None)
         if sock is not None:
@@ -156,90 +160,48 @@ class SocketHub:
                 sock.shutdown(socket.SHUT_RDWR)  # the peer sees the end now
             except OSError:
                 pass
-            self._retire(sock)
+            self._reactor.retire(sock)
         if listener is not None:
-            self._retire(listener)
+            self._reactor.retire(listener)
 
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
-            everything = [
-                *self._sockets.values(),
-                *self._listeners.values(),
-                *self._reserved.values(),
-            ]
+            watched = [*self._sockets.values(), *self._listeners.values()]
+            reserved = list(self._reserved.values())
             self._sockets.clear()
             self._listeners.clear()
             self._reserved.clear()
-            for sock in everything:
-                sock.close()
-        self._wake()
-        self._thread.join(timeout=2.0)
-        self._selector.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        for sock in reserved:
+            sock.close()
+        for sock in watched:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # the peer sees the end now
+            except OSError:
+                pass
+            self._reactor.retire(sock)  # closed there, once no longer watched
 
-    # -- selector thread --------------------------------------------------------------
-
-    def _register(self, sock: socket.socket, data) -> None:
-        self._pending_registrations.append((sock, data))
-        self._wake()
-
-    def _retire(self, sock: socket.socket) -> None:
-        """Unregister and close on the selector thread, so a descriptor number is never
-        reused while the selector still watches it."""
-        self._pending_unregistrations.append(sock)
-        self._wake()
-
-    def _wake(self) -> None:
-        """Make the selector thread look at its queues. Once the hub is shut down there
-        is nothing to wake (and the wake-up socket is closed)."""
-        try:
-            self._wake_w.send(b"w")
-        except OSError:
-            if not self._closed:
-                raise
+    # -- the reactor thread -----------------------------------------------------------
 
     def busy(self) -> bool:
-        """Whether an outgoing connection (net.http) is still being made or open."""
-        return bool(self._outgoing)
+        """Whether something may still arrive from outside: an outgoing connection
+        (net.http, a module's pool) being made, or waiting for the answer to a request
+        (http_watch.py). What ends the wait is posted before it stops counting."""
+        with self._lock:
+            return any(
+                conn_id not in self._watches or self._watches[conn_id].waiting
+                for conn_id in self._outgoing
+            )
 
     def _drop(self, conn_id: int, reason: str) -> None:
-        self._outgoing.discard(conn_id)
         with self._lock:
             sock = self._sockets.pop(conn_id, None)
-        if sock is None:
-            return
-        self._retire(sock)
-        self._post(self._events["disconnect"], conn_id, reason)
-
-    def _apply_registrations(self) -> None:
-        while self._pending_unregistrations:
-            sock = self._pending_unregistrations.popleft()
-            try:
-                self._selector.unregister(sock)
-            except (KeyError, ValueError, OSError):
-                pass
-            with self._lock:  # never while write() is sending on it
-                sock.close()
-        while self._pending_registrations:
-            sock, data = self._pending_registrations.popleft()
-            if sock.fileno() >= 0:
-                self._selector.register(sock, selectors.EVENT_READ, data)
-
-    def _run(self) -> None:
-        while not self._closed:
-            self._apply_registrations()
-            for key, _mask in self._selector.select(timeout=1.0):
-                if key.data is None:
-                    self._wake_r.recv(4096)
-                    continue
-                kind, ident = key.data
-                if kind == "accept":
-                    self._accept(key.fileobj, ident)
-                else:
-                    self._read(key.fileobj, ident)
-        self._apply_registrations()  # close what was retired since the last round
+        if sock is not None:
+            self._reactor.retire(sock)
+            self._post(self._events["disconnect"], conn_id, reason)
+        with self._lock:
+            self._watches.pop(conn_id, None)
+        self._outgoing.discard(conn_id)  # after the post: see _connect
 
     def _accept(self, listener: socket.socket, server_id: int) -> None:
         try:
@@ -250,9 +212,12 @@ class SocketHub:
         sock.setblocking(False)
         conn_id = next(self._ids)
         with self._lock:
+            if self._closed:
+                sock.close()
+                return
             self._sockets[conn_id] = sock
         self._post(self._events["accept"], server_id, conn_id, ip.encode(), port)
-        self._selector.register(sock, selectors.EVENT_READ, ("read", conn_id))
+        self._reactor.register(sock, lambda: self._read(sock, conn_id))
 
     def _read(self, sock: socket.socket, conn_id: int) -> None:
         try:
@@ -268,6 +233,10 @@ class SocketHub:
             return
         if data:
             self._post(self._events["incoming"], conn_id, data)
+            with self._lock:  # after the post: see _connect
+                watch = self._watches.get(conn_id)
+                if watch is not None:
+                    watch.received(data)
         else:
             self._drop(conn_id, "closed")
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from harness.prosody_install import ProsodyInstallError, resolve_prosody
+from harness.sandbox.config import InvalidProfile
 from harness.sandbox.sandbox import Sandbox
 from harness.target import Client, HttpResponse, LogLine, Target, TargetError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,6 +46,8 @@ class SandboxTarget(Target):
         self.version = sandbox.version
         try:
             sandbox.start()
+        except InvalidProfile:
+            raise  # "invalid profile: ...", word for word as on every target
         except TargetError as exc:
             tail = "\n".join(line.raw for line in sandbox.log()[-20:])
             raise TargetError(f"the sandbox did not start: {exc}\n{tail}") from exc
@@ -81,4 +88,17 @@ class SandboxTarget(Target):
         return self.sandbox.log() if self.sandbox is not None else []
 
     def wait(self, seconds: float) -> None:
+        """Let `seconds` pass on the sandbox's clock: at once where only timers can
+        change anything, at real pace while a connection (to a mock) is under way."""
         self._running().advance(seconds)
+
+    def monotonic(self) -> float:
+        return self._running().now()
+
+    def wait_until(
+        self, ready: Callable[[], T | None], seconds: float, interval: float = 0.02
+    ) -> T | None:
+        """As every target's, on the sandbox's clock, asking `ready()` again whenever
+        something happened in the sandbox (and every `interval` real seconds while a
+        connection is under way, for what happens outside it)."""
+        return self._running().wait_for(ready, seconds, recheck=interval)

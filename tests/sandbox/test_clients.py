@@ -114,5 +114,5 @@ def test_file_storage_works_in_the_sandboxs_own_data_directory():
 
 
 def test_options_the_harness_owns_are_refused_with_a_reason():
-    with pytest.raises(TargetError, match="http_ports: set by the harness"):
+    with pytest.raises(TargetError, match="invalid profile: .*http_ports is set by the harness"):
         Sandbox(Profile(options={"http_ports": [5280]})).start()

@@ -14,7 +14,9 @@ from lupa import lua54
 
 from harness.profile import BASE_HOST_MODULES, ComponentProfile, Profile, VirtualHostProfile
 from harness.prosody_config import (
+    DEFAULT_GLOBAL_OPTIONS,
     ConfigError,
+    ResolvedConfig,
     ServerLayout,
     host_modules,
     http_enabled,
@@ -22,6 +24,7 @@ from harness.prosody_config import (
     lua_string,
     lua_value,
     render_config,
+    resolve,
 )
 
 LOADER = """
@@ -317,3 +320,117 @@ def test_http_is_expected_unless_every_host_disables_it():
     assert http_enabled(Profile())
     off = Profile(hosts={"localhost": VirtualHostProfile("localhost", modules_disabled=["http"])})
     assert not http_enabled(off)
+
+
+# -- the resolved configuration, which every target starts from ------------------------
+
+
+def _profile() -> Profile:
+    return Profile(
+        hosts={
+            "localhost": VirtualHostProfile(
+                "localhost",
+                modules_enabled=["rest"],
+                modules_disabled=["ping"],
+                options={"rest_url": "http://x/", "unset": None},
+            )
+        },
+        components={
+            "rooms.localhost": ComponentProfile(
+                "rooms.localhost", "muc", ["muc_http_auth", "muc_mam"], ["muc_mam"], {"a": 1}
+            ),
+            "ext.localhost": ComponentProfile("ext.localhost", None),
+        },
+        options={"authentication": "internal_plain", "gone": None},
+    )
+
+
+def test_resolve_works_out_every_section_once():
+    config = resolve(_profile())
+    assert isinstance(config, ResolvedConfig)
+    assert config.options == {
+        **DEFAULT_GLOBAL_OPTIONS,
+        "authentication": "internal_plain",
+        "http_default_host": "localhost",
+    }
+    assert config.hosts["localhost"] == {
+        "modules_enabled": [*[m for m in BASE_HOST_MODULES if m != "ping"], "http", "rest"],
+        "modules_disabled": ["ping"],
+        "rest_url": "http://x/",
+    }
+    rooms = config.components["rooms.localhost"]
+    assert rooms.module == "muc"
+    assert rooms.options == {
+        "modules_enabled": ["muc_http_auth"],
+        "modules_disabled": ["muc_mam"],
+        "a": 1,
+    }
+    assert config.components["ext.localhost"].module is None
+    assert config.components["ext.localhost"].options == {}
+    assert config.default_host == "localhost" and config.http_enabled
+    assert config.option("localhost", "rest_url") == "http://x/"
+    assert config.option("localhost", "authentication") == "internal_plain"  # the global one
+    assert config.option("rooms.localhost", "a") == 1
+
+
+def test_render_config_writes_the_resolved_config(load_config):
+    profile = _profile()
+    assert render_config(resolve(profile), layout()) == render_config(profile, layout())
+    sections, _ = load_config(render_config(profile, layout()))
+    config = resolve(profile)
+    assert sections["localhost"] == config.hosts["localhost"]
+    assert {k: v for k, v in sections["*"].items() if k in config.options} == config.options
+
+
+def test_resolve_takes_a_targets_own_defaults_under_the_profile():
+    config = resolve(_profile(), {"default_storage": "memory", "authentication": "x"})
+    assert config.options["default_storage"] == "memory"
+    assert config.options["authentication"] == "internal_plain"
+
+
+def test_without_modules_takes_them_out_everywhere():
+    profile = Profile(
+        hosts={"localhost": VirtualHostProfile("localhost", modules_enabled=["posix"])},
+        components={"c.localhost": ComponentProfile("c.localhost", "muc", ["posix", "x"])},
+        options={"modules_disabled": ["s2s"]},
+    )
+    config = resolve(profile).without_modules(["posix"])
+    assert config.options["modules_disabled"] == ["s2s", "posix"]
+    assert "posix" not in config.hosts["localhost"]["modules_enabled"]
+    assert config.hosts["localhost"]["modules_disabled"] == ["posix"]
+    assert config.components["c.localhost"].options["modules_enabled"] == ["x"]
+    assert config.components["c.localhost"].options["modules_disabled"] == ["posix"]
+    assert "modules_disabled" not in resolve(profile).hosts["localhost"]  # a copy was changed
+
+
+@pytest.mark.parametrize(
+    "profile, message",
+    [
+        (Profile(options={"x": [None]}), "global options: option x: None cannot appear"),
+        (
+            Profile(hosts={"h": VirtualHostProfile("h", options={"x": float("nan")})}),
+            "VirtualHost 'h': option x: NaN",
+        ),
+        (
+            Profile(components={"c": ComponentProfile("c", options={"": 1})}),
+            "Component 'c': option name '' must be a non-empty string",
+        ),
+        (
+            Profile(components={"c": ComponentProfile("c", options={"modules_disabled": []})}),
+            "Component 'c': give modules_disabled as lists",
+        ),
+    ],
+)
+def test_resolve_says_where_a_value_is_wrong(profile, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve(profile)
+
+
+def test_http_is_expected_when_a_component_loads_it():
+    profile = Profile(
+        hosts={"localhost": VirtualHostProfile("localhost", modules_disabled=["http"])},
+        components={"c.localhost": ComponentProfile("c.localhost", "muc", ["http"])},
+    )
+    assert http_enabled(profile)
+    profile.components["c.localhost"].modules_disabled.append("http")
+    assert not http_enabled(profile)

@@ -96,6 +96,34 @@ prosody.config_loaded = true;
 -- modulemanager scans every line of a module's source for "--% key: value" metadata
 -- each time it loads it; a module's metadata depends only on its text, so the scan's
 -- result is remembered across sandboxes (by Python), keyed by path and text.
+-- util.pluginloader finds a module's file by trying to open each candidate name in each
+-- plugin folder in turn: some twenty failed opens for one of Prosody's own modules. The
+-- same search, in the same order and with the same outcome, asks Python which of the
+-- candidates exist (it lists a folder once, and again whenever the folder changes).
+do
+	local pluginloader = require "util.pluginloader";
+	local methods = getmetatable(pluginloader.init()).__index;
+	local last_dir = settings.plugin_dirs[#settings.plugin_dirs]:gsub("/*$", "/");
+	function methods:load_file(names)
+		local load_filter_cb = self._options.load_filter_cb;
+		for _, path in ipairs(bridge.plugin_files(names)) do
+			local file = io.open(path);
+			if file then
+				local content = file:read("*a");
+				file:close();
+				local metadata;
+				if load_filter_cb then
+					path, content, metadata = load_filter_cb(path, content);
+				end
+				if content and path then
+					return content, path, metadata;
+				end
+			end
+		end
+		return nil, last_dir..names[#names]..": No such file or directory";
+	end
+end
+
 do
 	local pluginloader = require "util.pluginloader";
 	local init = pluginloader.init;
@@ -139,12 +167,16 @@ package.loaded["net.connect"] = require "harness.sandbox.net_connect"(server);
 server.contexts_required = (tonumber(settings.version:match("^(%d+)")) or 0) >= 13;
 
 -- The HTTP client's default TLS context, as util.startup's init_http_client makes it: the
--- CA file or folder of the global ssl option, else the system's.
-do
-	local http = require "net.http";
+-- CA file or folder of the global ssl option, else the system's. It is set when net.http
+-- is first required rather than at start: most sandboxes make no request, and net.http
+-- with what it requires is a fifth of the start-up.
+package.preload["net.http"] = function (name)
+	package.preload[name] = nil;
+	local http = require(name);
 	local ssl = config.get("*", "ssl") or {};
 	http.default.options.sslctx = create_context("client_https port 0", "client",
 		{ capath = ssl.capath, cafile = ssl.cafile, verify = "peer" }, config.get("*", "client_https_ssl"));
+	return http;
 end
 
 -- The core libraries, in the order Prosody's startup loads them.
