@@ -128,7 +128,9 @@ def test_a_module_that_admits_any_truthy_allowed_is_caught_by_the_muc_scenarios(
     assert main(["compare", old, new]) == 1
     out = capsys.readouterr().out
     regressed = out.split("REGRESSED (passed, now fails): 3\n")[1].split("\n\n")[0]
-    for name in ("refused_when_null", "refused_when_number", "refused_when_string"):
-        assert f"passed -> failed  [prosody] {scenarios}/{name}.yaml:1:" in regressed
+    cases = f"{scenarios}/refused_when_a_2xx_answer_is_not_allowed_true.yaml:1:"
+    for case in ("[allowed null]", "[allowed 1]", '[allowed "true"]'):
+        assert f"passed -> failed  [prosody] {cases} " in regressed
+        assert case in regressed
     assert "3 regressed;" in out and "FIXED" not in out
     assert f"new: {new} (modules {mutated} [" in out  # then its digest and Prosody version
