@@ -5,9 +5,7 @@ a server set that checks the logs. conftest.py files import the fixtures to regi
 from __future__ import annotations
 
 import base64
-import inspect
 import json
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 
 from harness.profile import ComponentProfile, Profile, VirtualHostProfile
+from harness.prosody_install import ProsodyInstallError, resolve_prosody
 from harness.target import HttpResponse, LogLine
 from harness.targets.prosody import ProsodyTarget
 
@@ -25,19 +24,15 @@ HOST = "localhost"
 ADMIN = "admin@localhost"
 ADMIN_PASSWORD = "adminpw"
 BASE = "/admin_rest"
-PROSODY_13 = REPO / ".cache" / "prosody" / "13.0.1" / "bin" / "prosody"
-
-LAUNCHERS = {"0.12": shutil.which("prosody") or "/usr/bin/prosody", "13": str(PROSODY_13)}
 
 
 def launcher(version: str) -> str:
-    path = LAUNCHERS[version]
-    if not Path(path).is_file():
-        pytest.skip(
-            f"Prosody {version} is not installed here ({path}); "
-            "run `python3 -m harness.prosody_install 13` for 13"
-        )
-    return path
+    """The launcher of Prosody `version` (13 is fetched on first use, as the harness does
+    everywhere); skipped only where it cannot be had at all (no Debian apt)."""
+    try:
+        return resolve_prosody(version).binary
+    except ProsodyInstallError as exc:
+        pytest.skip(f"Prosody {version} is not available here: {exc}")
 
 
 def new_target(
@@ -46,11 +41,8 @@ def new_target(
     modules_dir: str | None = None,
     cls: type[ProsodyTarget] = ProsodyTarget,
 ) -> ProsodyTarget:
-    """A ProsodyTarget (or subclass) for this version; the launcher's keyword argument
-    changed name once (prosody_binary, then prosody), so both are understood."""
-    parameters = inspect.signature(cls).parameters
-    keyword = "prosody" if "prosody" in parameters else "prosody_binary"
-    return cls(profile, modules_dir=modules_dir, **{keyword: launcher(version)})
+    """A ProsodyTarget (or subclass) for this version."""
+    return cls(profile, modules_dir=modules_dir, prosody=launcher(version))
 
 
 def admin_profile(
