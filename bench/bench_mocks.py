@@ -6,6 +6,10 @@ speaks raw HTTP/1.1 over keep-alive sockets from a few threads, keeping its own 
 request small next to the server's.
 
     .venv/bin/python bench/bench_mocks.py [--seconds 3] [--concurrency 1,4,16]
+
+No Prosody runs here and no module is measured, so of the options the side-by-side
+benchmarks share (--modules, --against/--against-commit, --log-level, --prosody) it takes
+none: the mocks are the harness's own Python web services, measured on their own.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.side_by_side import (  # noqa: E402
+    LUA_SOURCES,
     Arm,
     BenchProsody,
     Figure,
@@ -54,6 +55,7 @@ from bench.side_by_side import (  # noqa: E402
     print_profile,
     print_table,
     probe_folder,
+    settings,
 )
 from harness.profile import ComponentProfile, Profile  # noqa: E402
 from harness.target import Client  # noqa: E402
@@ -62,10 +64,6 @@ MUC_HOST = "rooms.localhost"
 MUC_NS = "http://jabber.org/protocol/muc"
 SELF_STATUS = "{http://jabber.org/protocol/muc#user}x/{http://jabber.org/protocol/muc#user}status"
 PASSWORD = "bench"
-LUA_SOURCES = [
-    Path("/usr/lib/prosody"),
-    Path(__file__).resolve().parents[1] / ".cache/prosody/13.0.1/usr/lib/prosody",
-]
 FIGURES = [
     Figure("added_ms", "added join latency", "ms", 3),
     Figure("join_ms", "join latency with the module", "ms", 3),
@@ -133,7 +131,12 @@ class JoinServer:
         self.users = [f"u{c}" for c in range(args.clients)] + ["alice", "bob"]
         room_cache = args.clients * args.per_client * (args.rounds + 1) + 1000
         self.server = BenchProsody(
-            muc_profile(auth_url, room_cache), arm.modules, args.prosody, args.log_level, probe_dir
+            muc_profile(auth_url, room_cache),
+            arm.modules,
+            args.prosody,
+            args.log_level,
+            probe_dir,
+            gc=args.gc,
         )
         self.probe = Probe(self.server)
         self.clients: list[Client] = []
@@ -298,10 +301,11 @@ def main() -> None:
         )
         print_table(
             f"mod_muc_http_auth: {args.joins} joins per arm and round, {args.rounds} rounds, "
-            f"Prosody at {args.log_level} level; load: "
+            f"{settings(args)}; load: "
             f"{args.clients} clients x {args.per_client} joins",
             arm_list,
             FIGURES,
+            args.markdown,
         )
 
 

@@ -36,6 +36,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.side_by_side import (  # noqa: E402
+    LUA_SOURCES,
     Arm,
     BenchProsody,
     Figure,
@@ -48,6 +49,7 @@ from bench.side_by_side import (  # noqa: E402
     print_profile,
     print_table,
     probe_folder,
+    settings,
 )
 from harness.profile import Profile, VirtualHostProfile  # noqa: E402
 from harness.target import Client  # noqa: E402
@@ -140,7 +142,12 @@ class RefreshArm:
             },
         )
         self.server = BenchProsody(
-            Profile(hosts={HOST: host}), arm.modules, args.prosody, args.log_level, probe_dir
+            Profile(hosts={HOST: host}),
+            arm.modules,
+            args.prosody,
+            args.log_level,
+            probe_dir,
+            gc=args.gc,
         )
         self.probe = Probe(self.server)
         self.clients: list[Client] = []
@@ -251,12 +258,6 @@ def measure(arm_list: list[Arm], args: argparse.Namespace) -> None:
             run.server.check_log()
 
 
-LUA_SOURCES = [
-    Path("/usr/lib/prosody"),
-    Path(__file__).resolve().parents[1] / ".cache/prosody/13.0.1/usr/lib/prosody",
-]
-
-
 def main() -> None:
     args = parse_args()
     with arms(args) as arm_list:
@@ -264,10 +265,11 @@ def main() -> None:
         print_table(
             f"roster refresh: POST naming {args.users} users, {args.online} online, "
             f"{args.contacts} contacts each, http_roster_concurrency={args.concurrency}, "
-            f"Prosody at {args.log_level} level, "
+            f"{settings(args)}, "
             f"{args.rounds} alternating rounds (allocation: 3)",
             arm_list,
             FIGURES,
+            args.markdown,
         )
 
 

@@ -2,23 +2,36 @@
 request; and the whole scenario suite on each target.
 
     .venv/bin/python bench/bench_targets.py [--targets prosody,docker,sandbox]
-        [--prosody 0.12,13] [--runs N] [--suite [DIR]]
+        [--prosody 0.12,13] [--runs N] [--suite [DIR]] [--log-level debug|info|...]
 
 Every target is measured with every Prosody version given, alternately, round by round,
 so a noisy moment hits all of them. Prints the median (and min/max) of each; nothing is
 asserted.
+
+What is measured is the harness's targets, not a module: there are no arms (no --modules,
+--against or ratio); the versions given to `--prosody` are compared with each other
+instead. `--log-level` sets the level of the Prosody that the prosody and docker targets
+run (the sandbox keeps its own); its default here is debug, the level the harness always
+runs Prosody at, so the figures are what `prosody-harness run` sees.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
 
-from harness.profile import Profile
-from harness.runner import Runner, RunOptions, load_all
-from harness.targets import TargetSpec
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.instrumented import harness_log_level  # noqa: E402
+from bench.side_by_side import LOG_LEVELS, add_prosody_argument  # noqa: E402
+from harness.profile import Profile  # noqa: E402
+from harness.runner import Runner, RunOptions, load_all  # noqa: E402
+from harness.targets import TargetSpec  # noqa: E402
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -86,16 +99,27 @@ def suite(spec: TargetSpec, path: str) -> tuple[float, int, bool]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="prosody,docker,sandbox")
-    parser.add_argument(
-        "--prosody", metavar="VERSIONS", help="0.12, 13, a launcher path, or a list: 0.12,13"
-    )
+    add_prosody_argument(parser, versions=True)
     parser.add_argument("--image", metavar="NAME", help="image for the docker target")
     parser.add_argument("--runs", type=int, default=5, help="rounds per measurement (default 5)")
     parser.add_argument(
         "--suite", nargs="?", const="scenarios", metavar="DIR",
         help="also time the whole suite (default folder: scenarios) on each target",
     )
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="debug",
+        help="Prosody's log level on the prosody and docker targets (default: debug, as the "
+        "harness runs it)",
+    )
     args = parser.parse_args()
+    with nullcontext() if args.log_level == "debug" else harness_log_level(args.log_level):
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
+    print(f"Prosody at {args.log_level} level on the prosody and docker targets")
     versions = args.prosody.split(",") if args.prosody else [None]
     specs = [
         TargetSpec(name, prosody=version, image=args.image)

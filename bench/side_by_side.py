@@ -6,53 +6,96 @@ machine at the same moment: `--modules DIR` (ours, default lua_modules/) and eit
 checked out with `git worktree add` into a temporary folder that is removed afterwards).
 Rounds alternate the arms (A B, B A, A B, ...) so that neither always goes first, and the
 figures are printed as a table of medians: ours, reference, ratio (ours / reference).
+Every such benchmark also takes `--log-level` (Prosody's, default info as production
+runs), `--prosody 0.12|13|PATH`, `--gc incremental|generational` (Prosody's garbage
+collector, default Prosody's own), `--rounds`, `--markdown` (the table again in Markdown,
+for docs/performance.md) and, where it has something to profile, `--profile`.
 
-It also provides what such benchmarks measure with:
-
-* `BenchProsody`: the harness's prosody target at a chosen log level (`--log-level`,
-  default info, as production runs; the harness itself logs at debug), with this module's
-  probe loaded beside the modules under test;
-* `cpu_seconds(pid)`: the CPU time a process has run, from /proc (the scheduler's nanosecond
-  account in /proc/PID/schedstat);
-* `backend_process(kind)`: a mock backend in a process of its own;
-* `Probe`: the probe's HTTP API inside Prosody: Lua memory allocated over a stretch of
-  work (`collectgarbage("count")` with the collector stopped, so nothing is freed in
-  between) and a sampling profiler (a debug count hook on the main thread and on every
-  coroutine resumed meanwhile) that tells which Lua functions the work spent its time in.
+This file holds the arms, the options and the report. What the benchmarks measure with
+(the instrumented Prosody, its probe module, CPU time from /proc, mock backends in their
+own process) is in bench/instrumented.py; its names are importable from here too.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from harness.profile import Profile, VirtualHostProfile
-from harness.prosody_config import ServerLayout
-from harness.targets.prosody import ProsodyTarget
-from mock_backends import start_backend
+from bench.instrumented import (
+    LUA_SOURCES,
+    PROBE_MODULE,
+    BenchProsody,
+    Probe,
+    backend_process,
+    cpu_seconds,
+    print_profile,
+    probe_folder,
+    profile_both,
+    with_probe,
+)
+
+__all__ = [
+    "GC_MODES",
+    "LOG_LEVELS",
+    "LUA_SOURCES",
+    "PROBE_MODULE",
+    "REPO",
+    "REPO_MODULES",
+    "Arm",
+    "BenchProsody",
+    "Figure",
+    "Probe",
+    "add_arguments",
+    "add_prosody_argument",
+    "settings",
+    "alternating",
+    "arms",
+    "backend_process",
+    "commit_checkout",
+    "cpu_seconds",
+    "print_profile",
+    "print_table",
+    "probe_folder",
+    "profile_both",
+    "with_probe",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 REPO_MODULES = REPO / "lua_modules"
 LOG_LEVELS = ("debug", "info", "warn", "error")
-PROBE_MODULE = "bench_probe"
-TICKS = os.sysconf("SC_CLK_TCK")
+GC_MODES = ("incremental", "generational")
+LOAD_AT_START = os.getloadavg()[0]  # the machine's 1-minute load average when the run began
 
 
 # -- command line ----------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
+def add_prosody_argument(parser: argparse.ArgumentParser, versions: bool = False) -> None:
+    """`--prosody`: the version or launcher every server runs (or, with `versions`, a
+    comma-separated list of them, for benchmarks that measure each)."""
+    parser.add_argument(
+        "--prosody",
+        metavar="0.12,13" if versions else "0.12|13|PATH",
+        help=(
+            "Prosody versions or launchers, comma-separated"
+            if versions
+            else "Prosody version or launcher"
+        )
+        + " (default: the harness's default, $PROSODY_HARNESS_PROSODY or 0.12)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser, rounds: int, profile: bool = True) -> None:
     """The options every side-by-side benchmark takes."""
     parser.add_argument(
         "--modules",
@@ -74,12 +117,14 @@ def add_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
         "--log-level",
         choices=LOG_LEVELS,
         default="info",
-        help="Prosody's log level in every arm (default: info)",
+        help="Prosody's log level in every arm (default: info, as production runs)",
     )
+    add_prosody_argument(parser)
     parser.add_argument(
-        "--prosody",
-        metavar="0.12|13|PATH",
-        help="Prosody version or launcher (default: the harness's default)",
+        "--gc",
+        choices=GC_MODES,
+        help="Prosody's garbage collector in every arm (its `gc = { mode = ... }` option; "
+        "default: Prosody's own, incremental)",
     )
     parser.add_argument(
         "--rounds",
@@ -88,11 +133,23 @@ def add_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
         help=f"measurement rounds per arm, alternating ({rounds})",
     )
     parser.add_argument(
-        "--profile",
+        "--markdown",
         action="store_true",
-        help="also sample where Prosody's CPU time and Lua memory go (two extra rounds per "
-        "arm, not timed)",
+        help="also print the table as Markdown (for docs/performance.md)",
     )
+    if profile:
+        parser.add_argument(
+            "--profile",
+            action="store_true",
+            help="also sample where Prosody's CPU time and Lua memory go (extra runs per "
+            "arm, not timed)",
+        )
+
+
+def settings(args: argparse.Namespace) -> str:
+    """How every arm's Prosody ran, for a table's title."""
+    gc = f', gc = {{ mode = "{args.gc}" }}' if getattr(args, "gc", None) else ""
+    return f"Prosody at {args.log_level} level{gc}"
 
 
 # -- arms ------------------------------------------------------------------------------
@@ -193,9 +250,13 @@ class Figure:
     digits: int = 1
 
 
-def print_table(title: str, arm_list: Sequence[Arm], rows: Sequence[Figure]) -> None:
-    """Medians per arm and, with a reference, the ratio ours / reference."""
-    print(title)
+def print_table(
+    title: str, arm_list: Sequence[Arm], rows: Sequence[Figure], markdown: bool = False
+) -> None:
+    """Medians per arm and, with a reference, the ratio ours / reference; with
+    `markdown`, the same table again in Markdown (for docs/performance.md)."""
+    load = f"load average {LOAD_AT_START:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    print(f"{title}\n  {date.today().isoformat()}, {load}")
     for arm in arm_list:
         version = f" on Prosody {arm.prosody}" if arm.prosody else ""
         print(f"  {arm.label}: {arm.origin}{version}")
@@ -203,6 +264,8 @@ def print_table(title: str, arm_list: Sequence[Arm], rows: Sequence[Figure]) -> 
     table = [headers]
     for row in rows:
         values = [arm.median(row.key) for arm in arm_list]
+        if all(value is None for value in values):
+            continue  # a figure this run did not measure
         cells = [f"{row.title} [{row.unit}]"]
         cells += ["—" if v is None else f"{v:,.{row.digits}f}" for v in values]
         if len(values) > 1:
@@ -218,319 +281,9 @@ def print_table(title: str, arm_list: Sequence[Arm], rows: Sequence[Figure]) -> 
         print(f"  {text}")
         if n == 0:
             print("  " + "  ".join("-" * w for w in widths))
-
-
-# -- Prosody under measurement ---------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time the process has run so far, from /proc: the scheduler's nanosecond
-    account (/proc/PID/schedstat; Prosody runs one thread), else user + system time from
-    /proc/PID/stat (in clock ticks, 10 ms here)."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as schedstat:
-            return int(schedstat.read().split()[0]) / 1e9
-    except (OSError, ValueError, IndexError):
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-# -- mock web services in their own process ----------------------------------------------
-
-
-def _serve_backend(kind: str, config: dict[str, Any], pipe: Connection) -> None:
-    """Child process: one mock backend, until the parent says stop (or goes away)."""
-    backend = start_backend(kind, config)
-    try:
-        pipe.send(backend.url)
-        try:
-            pipe.recv()
-        except EOFError:
-            pass
-    finally:
-        backend.stop()
-
-
-@contextmanager
-def backend_process(kind: str, config: dict[str, Any] | None = None) -> Iterator[str]:
-    """A mock backend (see mock_backends) in a process of its own, as a real web service
-    would be: it takes no CPU from the benchmark's clients (nor they from it). Yields
-    its base URL; drive it through its control API (/_mock/...)."""
-    parent_end, child_end = multiprocessing.Pipe()
-    child = multiprocessing.Process(
-        target=_serve_backend, args=(kind, config or {}, child_end), daemon=True
-    )
-    child.start()
-    try:
-        if not parent_end.poll(15):
-            raise SystemExit(f"the mock {kind} backend did not start within 15 s")
-        yield parent_end.recv()
-    finally:
-        with suppress(OSError):
-            parent_end.send("stop")
-        child.join(5)
-        if child.is_alive():
-            child.kill()
-
-
-def with_probe(profile: Profile) -> Profile:
-    """The profile with the probe on its first virtual host (which then serves HTTP)."""
-    first = next(iter(profile.hosts.values()), None)
-    if first is None:
-        profile.hosts["localhost"] = first = VirtualHostProfile("localhost")
-    if PROBE_MODULE not in first.modules_enabled:
-        first.modules_enabled.append(PROBE_MODULE)
-    return profile
-
-
-class BenchProsody(ProsodyTarget):
-    """The prosody target at `log_level`, with the probe's folder on the plugin path."""
-
-    def __init__(
-        self,
-        profile: Profile,
-        modules: Path,
-        prosody: str | None,
-        log_level: str,
-        probe_folder: Path,
-    ) -> None:
-        super().__init__(with_probe(profile), modules_dir=str(modules), prosody=prosody)
-        self.log_level = log_level
-        self.probe_folder = probe_folder
-
-    def _layout(self, directory: Path, plugin_dir: Path) -> ServerLayout:
-        layout = super()._layout(directory, plugin_dir)
-        layout.log_level = self.log_level
-        layout.plugin_paths = [*layout.plugin_paths, str(self.probe_folder)]
-        return layout
-
-    def check_log(self) -> None:
-        """Stop the benchmark if Prosody logged an error (a broken arm measures nothing)."""
-        errors = self.error_lines()
-        if errors:
-            raise SystemExit("Prosody logged errors:\n" + "\n".join(e.raw for e in errors))
-
-
-@contextmanager
-def probe_folder() -> Iterator[Path]:
-    """A temporary plugin folder holding the probe module."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-probe-"))
-    try:
-        (folder / f"mod_{PROBE_MODULE}.lua").write_text(PROBE_LUA, encoding="utf-8")
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-class Probe:
-    """The probe's HTTP API on one running BenchProsody."""
-
-    def __init__(self, server: ProsodyTarget) -> None:
-        self.server = server
-        self._overhead_kb: float | None = None
-
-    def _call(self, action: str) -> dict[str, Any]:
-        response = self.server.http("POST", f"/{PROBE_MODULE}/{action}", body=b"", timeout=30)
-        if response.status != 200:
-            raise SystemExit(f"probe {action}: HTTP {response.status} {response.text()}")
-        return response.json()
-
-    def allocated_kb(self, work: Callable[[], None]) -> float:
-        """KB of Lua memory allocated inside Prosody while `work` runs, less what the
-        probe's own two requests allocate (measured once, with no work between)."""
-        if self._overhead_kb is None:
-            self._overhead_kb = 0.0
-            self._overhead_kb = min(self.allocated_kb(lambda: None) for _ in range(3))
-        before = self._call("gc-stop")["kb"]
-        try:
-            work()
-        finally:
-            after = self._call("gc-restart")["kb"]
-        return after - before - self._overhead_kb
-
-    def profiled(
-        self, work: Callable[[], None], memory: bool = False
-    ) -> tuple[float, list[dict[str, Any]]]:
-        """Run `work` under the sampling profiler: the total sampled and every function
-        by what was spent in it and what it called (inclusive), with its own (self)
-        share. Each sample weighs the CPU seconds since the one before, or with
-        `memory` the KB allocated since (the collector stopped meanwhile)."""
-        self._call("profile-alloc-start" if memory else "profile-start")
-        try:
-            work()
-        finally:
-            result = self._call("profile-stop")
-        return result["seconds"], result["functions"]
-
-
-def print_profile(
-    label: str,
-    total: float,
-    functions: list[dict[str, Any]],
-    sources: Sequence[Path],
-    memory: bool = False,
-    top: int = 30,
-) -> None:
-    """The `top` functions by inclusive share, then every source file by self share."""
-    what = f"{total:,.0f} KB allocated" if memory else f"{total * 1000:,.0f} ms of CPU"
-    print(
-        f"  where Prosody's {'Lua memory' if memory else 'CPU time'} went, {label} ({what}, "
-        f"sampled every {100 if memory else 1000:,} VM instructions and charged to the Lua "
-        "function running):"
-    )
-    total = total or 1
-    print(f"    {'incl%':>6} {'self%':>6}  function (file:line defined)")
-    for entry in functions[:top]:
-        where = _shorten(entry["where"], sources)
-        print(
-            f"    {100 * entry['inclusive'] / total:6.1f} {100 * entry['self'] / total:6.1f}"
-            f"  {where}"
-        )
-    by_file: dict[str, float] = {}
-    for entry in functions:
-        source = _shorten(entry["where"], sources).rsplit(":", 1)[0]
-        by_file[source] = by_file.get(source, 0.0) + entry["self"]
-    print(f"    {'self%':>6}  file")
-    for source, weight in sorted(by_file.items(), key=lambda item: -item[1])[:15]:
-        print(f"    {100 * weight / total:6.1f}  {source}")
-
-
-def _shorten(where: str, sources: Sequence[Path]) -> str:
-    for source in sources:
-        prefix = str(source) + "/"
-        if where.startswith(prefix):
-            return where[len(prefix) :]
-    return where
-
-
-# The probe, loaded on the first virtual host of every arm alike. It allocates nothing
-# between its requests except while profiling (whose results are not timed).
-PROBE_LUA = r"""
--- Benchmark probe (written by bench/side_by_side.py): Lua memory and a sampling profiler.
-local json = require "util.json";
-
-module:depends("http");
-
-local sample_every = 1000; -- VM instructions between samples
-local self_samples, inclusive_samples;
-local hooked = setmetatable({}, { __mode = "k" });
-local original_resume = coroutine.resume;
-local main_thread = debug.getregistry()[1]; -- LUA_RIDX_MAINTHREAD: where net.server runs
-
--- A sample weighs what was spent since the previous one: CPU seconds (os.clock), or KB
--- allocated (collectgarbage("count"), with the collector stopped while profiling).
-local clock = os.clock;
-local function allocated() return collectgarbage("count"); end
-local measure = clock;
-local total_samples, total_seconds, last_clock = 0, 0, measure();
-
-local function frame_key(info)
-	local source = info.source:gsub("^@", "");
-	return source .. ":" .. info.linedefined .. (info.what == "main" and " (main chunk)" or "");
-end
-
-local function sample()
-	local info = debug.getinfo(2, "S");
-	if not info then return; end
-	-- Time spent in C (the garbage collector, string functions, socket calls) counts
-	-- where it was spent, not as an instruction.
-	local now = measure();
-	local weight = now - last_clock;
-	if weight < 0 then weight = 0; end -- memory freed explicitly (string buffers, resized tables)
-	total_samples, total_seconds = total_samples + 1, total_seconds + weight;
-	local key = frame_key(info);
-	self_samples[key] = (self_samples[key] or 0) + weight;
-	local seen = {};
-	for level = 2, 60 do
-		local frame = debug.getinfo(level, "S");
-		if not frame then break; end
-		local frame_id = frame.what ~= "C" and frame_key(frame);
-		if frame_id and not seen[frame_id] then
-			seen[frame_id] = true;
-			inclusive_samples[frame_id] = (inclusive_samples[frame_id] or 0) + weight;
-		end
-	end
-	last_clock = measure(); -- what this hook spent is nobody's
-end
-
-local function hooked_resume(thread, ...)
-	if not hooked[thread] then
-		hooked[thread] = true;
-		debug.sethook(thread, sample, "", sample_every);
-	end
-	return original_resume(thread, ...);
-end
-
-local function answer(data)
-	return {
-		status_code = 200;
-		headers = { content_type = "application/json" };
-		body = json.encode(data);
-	};
-end
-
-local actions = {};
-
-function actions.gc_stop()
-	collectgarbage("collect");
-	collectgarbage("stop");
-	return { kb = collectgarbage("count") };
-end
-
-function actions.gc_restart()
-	local kb = collectgarbage("count");
-	collectgarbage("restart");
-	return { kb = kb };
-end
-
-local function profile_start(by, every)
-	measure, sample_every = by, every;
-	self_samples, inclusive_samples, total_samples, total_seconds = {}, {}, 0, 0;
-	last_clock = measure();
-	coroutine.resume = hooked_resume;
-	debug.sethook(main_thread, sample, "", sample_every);
-	local current = coroutine.running();
-	if current ~= main_thread then
-		hooked[current] = true;
-		debug.sethook(current, sample, "", sample_every);
-	end
-	return { started = true };
-end
-
-function actions.profile_start()
-	return profile_start(clock, 1000);
-end
-
-function actions.profile_alloc_start()
-	collectgarbage("collect");
-	collectgarbage("stop");
-	return profile_start(allocated, 100); -- finer: allocations are charged where they happen
-end
-
-function actions.profile_stop()
-	debug.sethook(main_thread);
-	if measure == allocated then collectgarbage("restart"); end
-	coroutine.resume = original_resume;
-	for thread in pairs(hooked) do
-		if coroutine.status(thread) ~= "dead" then debug.sethook(thread); end
-		hooked[thread] = nil;
-	end
-	local list = {};
-	for key, count in pairs(inclusive_samples or {}) do
-		list[#list + 1] = { where = key, inclusive = count, self = self_samples[key] or 0 };
-	end
-	table.sort(list, function (a, b) return a.inclusive > b.inclusive; end);
-	return { functions = list, samples = total_samples, seconds = total_seconds };
-end
-
-module:provides("http", {
-	route = {
-		["POST /*"] = function (_, action)
-			local handler = actions[(action or ""):gsub("-", "_")];
-			if not handler then return 404; end
-			return answer(handler());
-		end;
-	};
-});
-"""
+    if markdown:
+        print(f"\nProsody {arm_list[0].prosody or '?'}, {date.today().isoformat()}, {load}:")
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "---|" * len(headers))
+        for line in table[1:]:
+            print("| " + " | ".join(cell.strip() for cell in line) + " |")
