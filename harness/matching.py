@@ -6,11 +6,21 @@ allowed), text the pattern gives must equal the received text after trimming, an
 attribute value `{scansion:any}` (or `{any}`) accepts any value. JSON expectations are
 subset matches: objects may carry extra keys, lists must have the same length and match
 item by item, and the string `{any}` accepts any value.
+
+Scansion scripts (and scenarios with `matching: scansion`) follow scansion's own rules,
+`scansion_mismatch`: elements in the stanza's default namespace (jabber:client) are
+matched loosely as above, but an element with a namespace of its own, and everything
+inside it, strictly: exactly the attributes given, exactly the children given, in order.
+`scansion:strict="true|false"` on an element sets its mode (and its descendants').
+`{scansion:any}` accepts any value; so does `{scansion:capture:NAME}`, which also records
+the value under NAME (the last one received). Text is compared after trimming, and only
+where the pattern gives some.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -97,6 +107,8 @@ def _qualified(element: ET.Element, parent_ns: str = CLIENT_NS) -> str:
 def _attr_name(attr: str) -> str:
     if attr.startswith("{http://www.w3.org/XML/1998/namespace}"):
         return "xml:" + attr.split("}", 1)[1]
+    if attr.startswith(f"{{{SCANSION_NS}}}"):
+        return "scansion:" + attr.split("}", 1)[1]
     return attr
 
 
@@ -210,3 +222,169 @@ def _short(value: Any) -> str:
 
     text = json.dumps(value, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+# -- scansion's rules ----------------------------------------------------------------------
+
+# The namespace of scansion's own attributes (`scansion:strict`); the .scs reader declares
+# it for the `scansion:` prefix, which scripts use without declaring it.
+SCANSION_NS = "https://matthewwild.co.uk/projects/scansion"
+SCANSION_ANY = "{scansion:any}"
+CAPTURE = re.compile(r"^\{scansion:capture:([^{}]+)\}$")
+STRICT_ATTR = f"{{{SCANSION_NS}}}strict"
+MAX_ASSIGNMENT_TRIES = 10_000  # bound on the search pairing loose children
+
+
+def scansion_mismatch(
+    pattern: ET.Element, actual: ET.Element, captures: dict[str, str] | None = None
+) -> str | None:
+    """Why `actual` does not match `pattern` by scansion's rules, or None when it does.
+
+    `captures` holds the values captured so far in the script; on a match the values this
+    stanza captured are added to it (a failed match changes nothing)."""
+    found = dict(captures or {})
+    reason = _scansion(pattern, actual, found, False, CLIENT_NS, "")
+    if reason is None and captures is not None:
+        captures.update(found)
+    return reason
+
+
+def is_strict(pattern: ET.Element, inherited: bool, parent_ns: str) -> bool:
+    """Whether scansion matches `pattern` strictly: as its scansion:strict says, else
+    strictly when it brings a namespace of its own (other than jabber:client), else as
+    its parent was matched."""
+    flag = pattern.get(STRICT_ATTR)
+    if flag is not None:
+        return flag.strip().lower() not in ("false", "0", "no")
+    return namespace(pattern) not in (parent_ns, CLIENT_NS) or inherited
+
+
+def _own_attributes(element: ET.Element) -> dict[str, str]:
+    return {k: v for k, v in element.attrib.items() if not k.startswith(f"{{{SCANSION_NS}}}")}
+
+
+def _value_matches(wanted: str, got: str, found: dict[str, str]) -> bool:
+    if wanted == SCANSION_ANY:
+        return True
+    capture = CAPTURE.match(wanted)
+    if capture:
+        found[capture[1]] = got
+        return True
+    return wanted == got
+
+
+def _all_text(element: ET.Element) -> str:
+    return ((element.text or "") + "".join(child.tail or "" for child in element)).strip()
+
+
+def _scansion(
+    pattern: ET.Element, actual: ET.Element, found: dict[str, str], inherited: bool,
+    parent_ns: str, where: str,
+) -> str | None:
+    here = f"{where}/{local_name(pattern)}"
+    if pattern.tag != actual.tag:
+        return f"{where or '/'}: expected element <{_qualified(pattern, parent_ns)}>, " \
+               f"got <{_qualified(actual, parent_ns)}>"
+    strict = is_strict(pattern, inherited, parent_ns)
+    wanted_attrs = _own_attributes(pattern)
+    for attr, wanted in wanted_attrs.items():
+        got = actual.attrib.get(attr)
+        if got is None:
+            return f"{here}: attribute {_attr_name(attr)} is missing (expected {wanted!r})"
+        if not _value_matches(wanted, got, found):
+            return f"{here}: attribute {_attr_name(attr)} is {got!r}, expected {wanted!r}"
+    if strict:
+        extra = [attr for attr in actual.attrib if attr not in wanted_attrs]
+        if extra:
+            return (f"{here}: attribute {_attr_name(extra[0])}={actual.attrib[extra[0]]!r} is "
+                    "not in the pattern (matched strictly: no attributes beyond those given)")
+    wanted_text = _all_text(pattern)
+    if wanted_text and not _value_matches(wanted_text, _all_text(actual), found):
+        return f"{here}: text is {_all_text(actual)!r}, expected {wanted_text!r}"
+    patterns, actuals, ns = list(pattern), list(actual), namespace(pattern)
+    if strict:
+        if len(patterns) != len(actuals):
+            names = ", ".join(f"<{_qualified(c, ns)}>" for c in actuals) or "none"
+            return (f"{here}: {len(actuals)} children ({names}), expected {len(patterns)} "
+                    "(matched strictly: the same children, in the same order)")
+        for child, candidate in zip(patterns, actuals, strict=True):
+            reason = _scansion(child, candidate, found, True, ns, here)
+            if reason:
+                return reason
+        return None
+    return _loose_children(patterns, actuals, found, ns, here)
+
+
+def _loose_children(
+    patterns: list[ET.Element], actuals: list[ET.Element], found: dict[str, str], ns: str,
+    here: str,
+) -> str | None:
+    """Each pattern child matches a different received child, in any order."""
+    tries = [0]
+
+    def assign(index: int, used: frozenset[int], state: dict[str, str]) -> dict | None:
+        if index == len(patterns):
+            return state
+        for position, candidate in enumerate(actuals):
+            tries[0] += 1
+            if position in used or tries[0] > MAX_ASSIGNMENT_TRIES:
+                continue
+            trial = dict(state)
+            if _scansion(patterns[index], candidate, trial, False, ns, here) is None:
+                done = assign(index + 1, used | {position}, trial)
+                if done is not None:
+                    return done
+        return None
+
+    result = assign(0, frozenset(), found)
+    if result is not None:
+        found.update(result)
+        return None
+    for child in patterns:  # say which child has no match at all, else that they clash
+        reasons = [_scansion(child, c, dict(found), False, ns, here) for c in actuals]
+        if None not in reasons:
+            near = [r for r, c in zip(reasons, actuals, strict=True) if c.tag == child.tag]
+            return near[0] if near else f"{here}: no child <{_qualified(child, ns)}>"
+    return f"{here}: the children given cannot each match a different received child"
+
+
+def scansion_diff(pattern: ET.Element, actual: ET.Element) -> str:
+    """Like stanza_diff, but a strictly matched element shows all it received."""
+    shown = pretty(_scansion_projection(pattern, actual, False, CLIENT_NS))
+    diff = text_diff(pretty(_without_scansion_attrs(pattern)), shown)
+    return f"{diff}\nreceived in full:\n" + "\n".join(pretty(actual))
+
+
+def _without_scansion_attrs(element: ET.Element) -> ET.Element:
+    copy = ET.Element(element.tag, _own_attributes(element))
+    copy.text, copy.tail = element.text, element.tail
+    copy.extend(_without_scansion_attrs(child) for child in element)
+    return copy
+
+
+def _scansion_projection(
+    pattern: ET.Element, actual: ET.Element, inherited: bool, parent_ns: str
+) -> ET.Element:
+    """What of `actual` the pattern speaks about (all of it where matched strictly), with
+    the pattern's wildcards where the received values are accepted anyway."""
+    strict = is_strict(pattern, inherited, parent_ns)
+    wanted = _own_attributes(pattern)
+    shown = ET.Element(actual.tag)
+    for attr, got in actual.attrib.items():
+        value = wanted.get(attr)
+        if value is not None and (value == SCANSION_ANY or CAPTURE.match(value)):
+            shown.set(attr, value)
+        elif strict or value is not None:
+            shown.set(attr, got)
+    if _all_text(pattern) or strict:
+        shown.text = _all_text(actual)
+    ns, unused = namespace(pattern), list(actual)
+    for child in pattern:
+        candidates = unused[:1] if strict else [c for c in unused if c.tag == child.tag]
+        best = closest(child, candidates)
+        if best is not None:
+            unused.remove(best)
+            shown.append(_scansion_projection(child, best, strict, ns))
+    if strict:
+        shown.extend(unused)
+    return shown

@@ -44,6 +44,9 @@ class Profile:
     components: dict[str, ComponentProfile] = field(default_factory=dict)
     # Global options (outside any VirtualHost/Component block).
     options: dict[str, Any] = field(default_factory=dict)
+    # A Prosody config file (a suite's own prosody.cfg.lua) that is the whole profile:
+    # run as it is, with the settings the harness owns (see harness.lua_config).
+    config_file: str | None = None
 
     def key(self) -> str:
         """A stable text identity: scenarios with equal keys can share a server."""

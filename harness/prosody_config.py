@@ -17,23 +17,26 @@ defaults that only relax security for tests (authentication, encryption, ...), n
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.lua_config import config_file_text, read_lua_config
+from harness.lua_values import (  # noqa: F401 - the literals are imported from here too
+    IDENTIFIER,
+    LUA_KEYWORDS,
+    ConfigError,
+    global_assignment,
+    lua_key,
+    lua_string,
+    lua_value,
+)
 from harness.profile import BASE_HOST_MODULES, Profile
 
 # Every virtual host also loads mod_http so that Prosody's HTTP server always answers
 # (readiness and `http` steps); a profile can still disable it.
 HARNESS_HOST_MODULES = (*BASE_HOST_MODULES, "http")
 
-LUA_KEYWORDS = frozenset(
-    "and break do else elseif end false for function goto if in local nil not or repeat "
-    "return then true until while".split()
-)
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Defaults for tests: plaintext c2s login on loopback, no Nagle stalls (see PROSODY_NOTES).
 # internal_hashed is what Prosody ships and what deployments run, so password checks
@@ -69,10 +72,6 @@ HARNESS_OWNED_OPTIONS = frozenset(
 PER_HOST_COMPUTED = frozenset({"modules_enabled", "modules_disabled"})
 
 
-class ConfigError(ValueError):
-    """A profile value cannot be expressed as Prosody configuration."""
-
-
 @dataclass
 class ServerLayout:
     """Where one server lives: its files, its ports and the addresses it binds.
@@ -89,79 +88,6 @@ class ServerLayout:
     log_file: str | None = None  # None: log to stdout (containers), same line format
     interfaces: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     log_level: str = "debug"
-
-
-def lua_string(text: str) -> str:
-    """A double-quoted Lua string literal; non-ASCII text passes through as UTF-8."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char == "\\":
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\t":
-            out.append("\\t")
-        elif code < 32 or code == 127:
-            # Three digits, so a following digit cannot extend the escape.
-            out.append(f"\\{code:03d}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
-
-
-def lua_key(key: Any) -> str:
-    """A table key: bare identifier when Lua allows it, otherwise the ["..."] / [n] form."""
-    if isinstance(key, bool):
-        raise ConfigError(f"table key {key!r}: booleans cannot be keys")
-    if isinstance(key, int):
-        return f"[{key}]"
-    if not isinstance(key, str):
-        raise ConfigError(f"table key {key!r}: keys must be strings or integers")
-    if IDENTIFIER.match(key) and key not in LUA_KEYWORDS:
-        return key
-    return f"[{lua_string(key)}]"
-
-
-def lua_value(value: Any, indent: int = 0) -> str:
-    """Render a Python value as a Lua expression (None is refused: callers omit it)."""
-    if value is None:
-        raise ConfigError("None cannot appear inside a list (Lua arrays cannot hold nil)")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            raise ConfigError("NaN cannot be written as a Lua constant")
-        if math.isinf(value):
-            return "math.huge" if value > 0 else "-math.huge"
-        return repr(value)
-    if isinstance(value, str):
-        return lua_string(value)
-    if isinstance(value, Mapping):
-        fields = [
-            f"{lua_key(k)} = {lua_value(v, indent + 1)}" for k, v in value.items() if v is not None
-        ]
-        return _lua_table(fields, indent)
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        return _lua_table([lua_value(v, indent + 1) for v in value], indent)
-    raise ConfigError(f"cannot render {type(value).__name__} value {value!r} as Lua")
-
-
-def _lua_table(items: list[str], indent: int) -> str:
-    if not items:
-        return "{}"
-    one_line = "{ " + ", ".join(items) + " }"
-    if len(one_line) <= 80 and "\n" not in one_line:
-        return one_line
-    inner = "\t" * (indent + 1)
-    return "{\n" + "".join(f"{inner}{item};\n" for item in items) + "\t" * indent + "}"
 
 
 def host_modules(enabled: Sequence[str], disabled: Sequence[str]) -> list[str]:
@@ -230,6 +156,9 @@ class ResolvedConfig:
     options: dict[str, Any]
     hosts: dict[str, dict[str, Any]]
     components: dict[str, ComponentConfig] = field(default_factory=dict)
+    # A profile that is a Prosody config file: that file (its sections above are what
+    # Prosody read from it), run as it is with the harness's settings (harness.lua_config).
+    config_file: str | None = None
 
     @property
     def default_host(self) -> str:
@@ -265,16 +194,23 @@ class ResolvedConfig:
                 name: replace(component, options=section(component.options))
                 for name, component in self.components.items()
             },
+            self.config_file,
         )
 
 
 def resolve(
-    profile: Profile, defaults: Mapping[str, Any] = DEFAULT_GLOBAL_OPTIONS
+    profile: Profile,
+    defaults: Mapping[str, Any] = DEFAULT_GLOBAL_OPTIONS,
+    source_dir: str | None = None,
 ) -> ResolvedConfig:
     """Check `profile` and work out its configuration; ConfigError names what is wrong.
 
     `defaults` are the global options a profile may override (a target can relax or
-    tighten them, as the sandbox does for storage)."""
+    tighten them, as the sandbox does for storage). A profile that is a config file is
+    read by the configmanager of the Prosody whose sources are in `source_dir` (default:
+    the one on PATH), and takes no defaults: it is run as it is."""
+    if profile.config_file:
+        return _from_config_file(profile.config_file, source_dir)
     if not profile.hosts:
         raise ConfigError("the profile has no virtual host")
     global_options = _checked(
@@ -302,6 +238,21 @@ def resolve(
         options = _checked({**modules, **component.options}, where)
         components[name] = ComponentConfig(component.module, options)
     return ResolvedConfig(global_options, hosts, components)
+
+
+def _from_config_file(path: str, source_dir: str | None) -> ResolvedConfig:
+    """A config-file profile: its sections as that Prosody's parser reads them."""
+    from harness.prosody_install import ProsodyInstallError, resolve_prosody
+
+    try:
+        config = read_lua_config(path, source_dir or resolve_prosody().source_dir)
+    except ProsodyInstallError as exc:
+        raise ConfigError(str(exc)) from None
+    components = {
+        name: ComponentConfig(options.get("component_module"), options)
+        for name, options in config.components.items()
+    }
+    return ResolvedConfig(config.options, config.hosts, components, config_file=config.path)
 
 
 def http_enabled(profile: Profile) -> bool:
@@ -341,19 +292,14 @@ def harness_options(layout: ServerLayout) -> dict[str, Any]:
     }
 
 
-def _global_assignment(name: str, value: Any) -> str:
-    if IDENTIFIER.match(name) and name not in LUA_KEYWORDS:
-        return f"{name} = {lua_value(value)}"
-    # The config file runs with its options table as _ENV, so this sets the option too.
-    return f"_ENV[{lua_string(name)}] = {lua_value(value)}"
-
-
 def render_config(profile: Profile | ResolvedConfig, layout: ServerLayout) -> str:
     """The whole prosody.cfg.lua text for `profile` laid out as `layout` says."""
     config = profile if isinstance(profile, ResolvedConfig) else resolve(profile)
+    if config.config_file:
+        return config_file_text(config.config_file, config.options, harness_options(layout))
     global_options = {**harness_options(layout), **config.options}
     lines = ["-- Generated by prosody-harness for one test run; edits are lost.", ""]
-    lines += [_global_assignment(k, v) for k, v in global_options.items()]
+    lines += [global_assignment(k, v) for k, v in global_options.items()]
     for name, options in config.hosts.items():
         lines += ["", f"VirtualHost {lua_string(name)} {lua_value(options)}"]
     for name, component in config.components.items():

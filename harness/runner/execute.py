@@ -45,6 +45,7 @@ class ScenarioRun:
     server: ServerContext
     namespace: Namespace = field(init=False)
     variables: dict[str, str] = field(default_factory=dict)
+    captures: dict[str, str] = field(default_factory=dict)  # scansion's captured values
     timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds (--profile)
     clients: dict[str, Client] = field(default_factory=dict)
     backends: dict[str, Any] = field(default_factory=dict)

@@ -55,6 +55,9 @@ class TerminalReport:
         for item in report.disagreements:
             verdicts = ", ".join(f"{t}={s}" for t, s in sorted(item.verdicts.items()))
             write(self.paint(f"\nVERDICTS DIFFER: {item.scenario_id}: {verdicts}", FAILED) + "\n")
+        scansion = scansion_lines(report.results)
+        if scansion:
+            write("\n" + "\n".join(scansion) + "\n")
         parts = [
             f"{report.count(s)} {s}" for s in (PASSED, FAILED, ERROR, SKIPPED) if report.count(s)
         ]
@@ -67,6 +70,27 @@ class TerminalReport:
         line = f"{', '.join(parts) or 'no scenarios'} in {report.seconds:.2f}s"
         write("\n" + self.paint(line, status) + (f" [{servers}]" if servers else "") + "\n")
         self.stream.flush()
+
+
+def scansion_lines(results: list[ScenarioResult]) -> list[str]:
+    """One line per target counting the scansion scripts (.scs), so that a regression in
+    scansion support shows at a glance: "scansion scripts on prosody: 50/50 passed"."""
+    by_target: dict[str, list[ScenarioResult]] = {}
+    for result in results:
+        if result.file.endswith(".scs"):
+            by_target.setdefault(result.target, []).append(result)
+    lines = []
+    for target, found in by_target.items():
+        ran = [r for r in found if r.status != SKIPPED]
+        passed = sum(r.status == PASSED for r in ran)
+        line = f"scansion scripts on {target}: {passed}/{len(ran)} passed"
+        if len(ran) < len(found):
+            line += f", {len(found) - len(ran)} skipped"
+        failed = sorted(r.file.rsplit("/", 1)[-1] for r in ran if r.status != PASSED)
+        if failed:
+            line += f"; not passed: {', '.join(failed)}"
+        lines.append(line)
+    return lines
 
 
 def failure_text(result: ScenarioResult, paint=lambda text, status: text) -> str:

@@ -7,6 +7,14 @@ backend named in both is merged too), other values replaced, tags added together
 scenario value of null removes the default. A profile written with `hosts:` replaces one
 written in the one-host shorthand (and the other way round): the two do not mix.
 
+A `prosody.cfg.lua` beside scenario files is the same in Prosody's own language (as
+Prosody's spec/scansion/ has one for its scripts): every scenario of the folder runs
+against that config, merged only with the settings the harness owns (harness.lua_config).
+Its profile is the config file itself (`prosody: {config_file: PATH}`), so a scenario of
+such a folder adds no `prosody:` section of its own, and it gets a server of its own with
+its names as written (the config is code: the harness cannot tell which names it uses,
+so it cannot rename them for a shared server).
+
 `cases:` in a scenario makes one scenario per case: each case is a mapping whose values
 fill `${case.KEY}` anywhere in the file (a value that is only the placeholder takes the
 case's value as it is, number or mapping; inside text it is written in), and each is
@@ -20,6 +28,7 @@ import re
 from pathlib import Path as FilePath
 from typing import Any
 
+from harness.lua_config import CONFIG_NAME, find_lua_config
 from harness.scenario.source import LocatedDocument, Path, ScenarioError, read_yaml
 
 DEFAULTS_FILE = "defaults.yaml"
@@ -50,6 +59,19 @@ def merged(defaults: LocatedDocument, doc: LocatedDocument) -> LocatedDocument:
     """The scenario's document with its folder's defaults under it. Lines stay the
     scenario file's (a value only the defaults give is located at its nearest parent)."""
     data = _merge(defaults.data, doc.data, ())
+    return LocatedDocument(doc.file, data, dict(doc.lines))
+
+
+def with_lua_config(doc: LocatedDocument) -> LocatedDocument:
+    """The scenario's document with its folder's prosody.cfg.lua as its profile, when
+    the folder has one (the document itself otherwise)."""
+    config = find_lua_config(FilePath(doc.file).parent)
+    if config is None or not isinstance(doc.data, dict):
+        return doc
+    if doc.data.get("prosody"):
+        raise doc.error(("prosody",), f"this folder's {CONFIG_NAME} is the profile of its "
+                        "scenarios; a scenario here cannot add a prosody: section")
+    data = {**doc.data, "prosody": {"config_file": config}, "shared_server": False}
     return LocatedDocument(doc.file, data, dict(doc.lines))
 
 

@@ -18,6 +18,7 @@ from harness.scenario.steps import BACKEND_KINDS, StepParser
 
 SCHEMA_FILE = FilePath(__file__).with_name("schema.json")
 YAML_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 4 * 2**20  # the largest shipped scenario is 2 KB
 SCANSION_SUFFIX = ".scs"
 
 
@@ -42,10 +43,7 @@ def load_scenarios(file: str | os.PathLike) -> list[Scenario]:
     """Read and check one scenario file: its scenario, or one per case of its `cases:`,
     with its folder's defaults.yaml under it; ScenarioError (file:line: why) if invalid."""
     file = str(file)
-    try:
-        text = FilePath(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(file, None, f"cannot read: {exc}") from None
+    text = read_text(file)
     doc = read_scansion(file, text) if file.endswith(SCANSION_SUFFIX) else read_yaml(file, text)
     defaults = folder.defaults_for(file)
     if defaults is not None:
@@ -54,7 +52,35 @@ def load_scenarios(file: str | os.PathLike) -> list[Scenario]:
             doc = folder.merged(defaults, doc)
     if not isinstance(doc.data, dict):
         raise doc.error((), "a scenario is a mapping with at least name: and steps:")
+    doc = folder.with_lua_config(doc)
     return [scenario_from_document(one) for one in folder.expand_cases(doc)]
+
+
+def read_text(file: str) -> str:
+    """The file's text; ScenarioError if it is too big, binary, or cut short."""
+    try:
+        size = os.path.getsize(file)
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(file, None, f"the file is {size / 2**20:.1f} MiB; a scenario "
+                                f"file is at most {MAX_FILE_BYTES // 2**20} MiB")
+        data = FilePath(file).read_bytes()
+    except OSError as exc:
+        raise ScenarioError(file, None, f"cannot read: {exc}") from None
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        raise ScenarioError(file, data.count(b"\n", 0, offset) + 1,
+                            f"a binary file, not a scenario (a NUL byte at offset {offset})")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(file, data.count(b"\n", 0, exc.start) + 1,
+                            f"not UTF-8 text (a binary file?): byte 0x{data[exc.start]:02x} "
+                            f"at offset {exc.start}") from None
+    if text and not text.endswith(("\n", "\r")):
+        raise ScenarioError(file, text.count("\n") + 1,
+                            "the last line has no line break: the file looks cut short "
+                            "(truncated); if it is complete, end it with a line break")
+    return text
 
 
 def load_scenario(file: str | os.PathLike) -> Scenario:
@@ -74,6 +100,8 @@ def looks_like_scenario(file: str | os.PathLike) -> bool:
     if not file.endswith(YAML_SUFFIXES):
         return False
     try:
+        if os.path.getsize(file) > MAX_FILE_BYTES:
+            return True  # let loading report it
         text = FilePath(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return True  # let loading report it
@@ -138,6 +166,7 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
         steps=steps,
         allow_log=list(data.get("allow_log") or []),
         shared_server=data.get("shared_server", True),
+        matching=data.get("matching", "harness"),
     )
     if "targets" in data:
         scenario.targets = list(data["targets"])
@@ -149,8 +178,22 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
                 "a scenario for some Prosody versions only says why, in because:",
             )
     scenario.because = data.get("because", "")
+    _check_config_file(doc, scenario)
     _check_placeholders(doc, scenario)
     return scenario
+
+
+def _check_config_file(doc: LocatedDocument, scenario: Scenario) -> None:
+    """A profile given as a Prosody config file: the file, found beside the scenario; its
+    scenario never shares a server (the config's names cannot be renamed)."""
+    given = scenario.prosody.get("config_file")
+    if given is None:
+        return
+    path = FilePath(doc.file).parent / str(given)
+    if not path.is_file():
+        raise doc.error(("prosody", "config_file"), f"no such config file: {path}")
+    scenario.prosody = {"config_file": str(path.resolve())}
+    scenario.shared_server = False
 
 
 def _validate(doc: LocatedDocument, against: dict[str, Any]) -> list[jsonschema.ValidationError]:

@@ -58,6 +58,9 @@ class Scenario:
     allow_log: list[str] = field(default_factory=list)
     # False: never share a server with another scenario (and never rename accounts).
     shared_server: bool = True
+    # "harness": a receive waits for a matching stanza, loosely matched; "scansion": it
+    # takes the next stanza, matched by scansion's rules (every .scs script).
+    matching: str = "harness"
 
     def runs_on(self, target: str, series: str | None = None) -> bool:
         """Whether it runs on `target` with Prosody `series` (None: version unknown)."""
@@ -97,6 +100,8 @@ class Scenario:
 
 def build_profile(section: dict[str, Any]) -> Profile:
     """A Profile from a `prosody:` section whose placeholders are already resolved."""
+    if section.get("config_file"):
+        return Profile(hosts={}, config_file=str(section["config_file"]))
 
     def host(name: str, spec: dict[str, Any]) -> VirtualHostProfile:
         return VirtualHostProfile(

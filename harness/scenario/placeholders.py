@@ -1,7 +1,8 @@
 """`${...}` placeholders: backend URLs, Prosody's HTTP URL, clients' JIDs.
 
 ${roster.url}  ${roster.port}  ${roster.ca_file}  ${prosody.http_url}  ${john.jid}  ${john.full_jid}
-${john.resource}  ${John's full JID}   (the last is scansion's spelling)
+${john.resource}  ${John's JID}  ${John's full JID}  ${John's resource}  (the last three are
+scansion's spelling; a name may hold spaces and apostrophes: ${Juliet's phone's full JID})
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import re
 from typing import Any
 
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-SCANSION_FULL_JID = re.compile(r"^(?P<name>.+)'s full JID$")
+# scansion's spelling: "<client name>'s <field>", the field after the last "'s ".
+SCANSION_VARIABLE = re.compile(r"^(?P<name>.+)'s (?P<field>JID|full JID|resource)$")
+SCANSION_FIELDS = {"JID": "jid", "full JID": "full_jid", "resource": "resource"}
 # Roots and attributes a placeholder may name; the runner fills Variables with them.
 BACKEND_FIELDS = ("url", "port", "ca_file")
 CLIENT_FIELDS = ("jid", "full_jid", "resource")
@@ -23,9 +26,9 @@ class PlaceholderError(ValueError):
 
 def parse_name(text: str) -> tuple[str, str]:
     """`roster.url` -> ("roster", "url"); `John's full JID` -> ("John", "full_jid")."""
-    scansion = SCANSION_FULL_JID.match(text.strip())
+    scansion = SCANSION_VARIABLE.match(text.strip())
     if scansion:
-        return scansion["name"], "full_jid"
+        return scansion["name"], SCANSION_FIELDS[scansion["field"]]
     root, dot, attr = text.strip().rpartition(".")
     if not dot or not root:
         raise PlaceholderError(f"placeholder ${{{text}}} must look like NAME.FIELD")

@@ -27,6 +27,7 @@ class LocatedDocument:
     file: str
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
+    values: int = 0  # how many were read (a bound against alias bombs)
 
     def line(self, path: Path) -> int | None:
         """The line of `path`, or of its nearest located parent."""
@@ -39,9 +40,15 @@ class LocatedDocument:
         return ScenarioError(self.file, self.line(path), message)
 
 
+#: More values than this (aliases expanding exponentially, say) is not a scenario.
+MAX_VALUES = 200_000
+TOO_DEEP = "nested too deeply to be a scenario"
+
+
 def read_yaml(file: str, text: str) -> LocatedDocument:
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise already
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -49,18 +56,29 @@ def read_yaml(file: str, text: str) -> LocatedDocument:
         raise ScenarioError(file, line, f"not valid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(file, None, f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(file, None, TOO_DEEP) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     document = LocatedDocument(file, None)
     if node is None:
         raise ScenarioError(file, 1, "the file is empty")
-    document.data = _convert(node, (), document, yaml.SafeLoader(""))
+    try:
+        document.data = _convert(node, (), document, yaml.SafeLoader(""))
+    except RecursionError:
+        raise ScenarioError(file, None, TOO_DEEP) from None
     return document
 
 
 def _convert(
     node: yaml.Node, path: Path, doc: LocatedDocument, constructor: yaml.SafeLoader
 ) -> Any:
+    doc.values += 1
+    if doc.values > MAX_VALUES:
+        raise ScenarioError(doc.file, node.start_mark.line + 1,
+                            f"more than {MAX_VALUES:,} values (aliases that expand without "
+                            "end?): not a scenario")
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         constructor.flatten_mapping(node)  # honours YAML merge keys (<<)

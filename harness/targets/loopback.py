@@ -26,14 +26,18 @@ class LoopbackTarget(Target):
     def _ensure_started(self) -> None:
         raise NotImplementedError
 
+    @property
+    def first_host(self) -> str:
+        """The first virtual host (its name opens the readiness probe's stream)."""
+        raise NotImplementedError
+
     def _fail(self, reason: str) -> None:
         raise NotImplementedError
 
     def _listeners_answer(self, want_http: bool) -> bool:
         """c2s opens a stream and HTTP answers; once they do, startup is over and every
         module has logged how its loading went, so a fatal error there fails the start."""
-        first_host = next(iter(self.profile.hosts))
-        if not probe_c2s(self.c2s_port, first_host):
+        if not probe_c2s(self.c2s_port, self.first_host):
             return False
         if want_http and not probe_http(self.http_port):
             return False

@@ -16,10 +16,28 @@ local sandbox = {
 	c2s_login = {}, c2s_sessions = {},
 };
 package.loaded["harness.sandbox"] = sandbox;
-package.loaded["util.time"] = {
+local virtual_time = {
 	now = function () return clock.now; end;
 	monotonic = function () return clock.now; end;
 };
+
+-- A profile that is a config file (a suite's prosody.cfg.lua, included by the file given
+-- here) is read as Prosody's launcher reads it: before the libraries, so that what its
+-- code does to them holds here too (a clock fixed through package.preload), but after
+-- those the launcher loads first. Prosody 13's loads util.time before the config
+-- (through util.async), so there a config's util.time changes nothing; 0.12's does not.
+local config_file = settings.config.file;
+local time_before_config = (tonumber(settings.version:match("^(%d+)")) or 0) >= 13;
+if time_before_config or not config_file then
+	package.loaded["util.time"] = virtual_time;
+end
+if config_file then
+	local ok, kind, err = require "core.configmanager".load(config_file);
+	if not ok then error(("%s: %s"):format(kind, tostring(err)), 0); end
+	if not (time_before_config or package.preload["util.time"]) then
+		package.loaded["util.time"] = virtual_time;
+	end
+end
 -- PBKDF2 is a pure function and the costliest thing a login does: creating an account
 -- and then logging in with it derive the same key, so derived keys are remembered (by
 -- Python, for the process: they are values, not state).
@@ -159,7 +177,7 @@ local function apply_config()
 		for key, value in pairs(component.options) do config.set(host, key, value); end
 	end
 end
-apply_config();
+if not config_file then apply_config(); end
 
 local server = require "harness.sandbox.net_server"(bridge, clock);
 package.loaded["net.server"] = server;

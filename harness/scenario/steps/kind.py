@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness import stanza
-from harness.scenario.model import BackendSpec, ClientSpec, Step
+from harness.scenario.model import BackendSpec, ClientSpec, Scenario, Step
 from harness.scenario.source import LocatedDocument, Path, ScenarioError
 
 if TYPE_CHECKING:
@@ -36,10 +36,12 @@ class StepFailed(Exception):
 class StepRun(Protocol):
     """What a running step may use of the scenario run."""
 
+    scenario: Scenario
     target: Target
     backends: dict[str, Any]
     clients: dict[str, Client]
     variables: dict[str, str]
+    captures: dict[str, str]  # scansion's {scansion:capture:NAME} values, by NAME
 
     def value(self, value: Any) -> Any: ...
     def client(self, step: Step) -> Client: ...

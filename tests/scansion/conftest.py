@@ -1,0 +1,25 @@
+"""Fixtures for the scansion tests: scripts and suites written to disk."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+# The sandbox's Lua runtime must be the first to load lupa (it sets the dlopen flags
+# Prosody's C libraries need); import it before any test module imports lupa itself.
+import harness.sandbox.lua_runtime  # noqa: F401
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Factory: write a file (text dedented) under tmp_path and return its path."""
+
+    def write_file(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    return write_file
