@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from mock_backends import tls
 from mock_backends.answers import Answer, AnswerList
 from mock_backends.faults import Fault, FaultList
+from mock_backends.http_handler import call_wsgi
 from mock_backends.http_server import BackgroundServer, DropConnection
 from mock_backends.journal import Journal, JournalEntry
 from mock_backends.validation import check_keys, expect_mapping
@@ -44,7 +45,7 @@ def request_json() -> Any:
         raise ValueError("expected a JSON body")
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ValueError(f"malformed JSON body: {exc}") from exc
 
 
@@ -77,7 +78,7 @@ def _parse_json(body: str) -> Any:
         return None
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
 
 
@@ -160,9 +161,11 @@ class Backend:
     def add_fault(self, path: str | None = None, latency: float | None = None,
                   status: int | None = None, body: str | None = None, drop: bool = False,
                   hang: float | None = None, *, method: str | None = None,
-                  times: int | None = None) -> None:
+                  times: int | None = None, reset: bool = False, size: int | None = None,
+                  redirect: bool = False) -> None:
         spec = {"path": path, "latency": latency, "status": status, "body": body,
-                "drop": drop, "hang": hang, "method": method, "times": times}
+                "drop": drop, "hang": hang, "method": method, "times": times,
+                "reset": reset, "size": size, "redirect": redirect}
         self._faults.add(Fault.from_mapping({k: v for k, v in spec.items() if v is not None}))
 
     def clear_faults(self) -> None:
@@ -232,15 +235,28 @@ class Backend:
             if fault.hang:
                 self._stopping.wait(fault.hang)
             raise DropConnection
-        if fault.status is None and fault.body is None:
+        if not fault.answers_itself:
+            if fault.reset:
+                self._reset_mid_answer(*self._answer_in_full(environ, entry))
             return self._respond(environ, start_response, entry)
-        status = fault.status or 200
-        payload = (fault.body if fault.body is not None else
-                   json.dumps({"error": f"fault injected by the mock: status {status}"}))
+        status, headers, payload = fault.answer(entry["path"], environ.get("QUERY_STRING", ""))
         entry["status"] = status
         self._journal.record(entry)
-        start_response(f"{status} {_reason(status)}", [("Content-Type", "application/json")])
-        return [payload.encode("utf-8")]
+        if fault.reset:
+            self._reset_mid_answer(f"{status} {_reason(status)}", headers, payload)
+        start_response(f"{status} {_reason(status)}", headers)
+        return [payload]
+
+    def _answer_in_full(self, environ: dict[str, Any], entry: JournalEntry
+                        ) -> tuple[str, list[tuple[str, str]], bytes]:
+        """The answer _respond would send, as (status line, headers, body)."""
+        return call_wsgi(lambda env, start: self._respond(env, start, entry), environ)
+
+    @staticmethod
+    def _reset_mid_answer(status: str, headers: list[tuple[str, str]], payload: bytes) -> None:
+        """Send the head and the first half of the body (half the head when there is no
+        body), then reset the connection."""
+        raise DropConnection(answer=(status, headers, payload, len(payload) // 2))
 
     def _respond(self, environ: dict[str, Any], start_response: Callable[..., Any],
                  entry: JournalEntry) -> Iterable[bytes]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
 
 from mock_backends.first_match import FirstMatchList, path_matches
 from mock_backends.validation import (
@@ -14,10 +16,17 @@ from mock_backends.validation import (
     expect_status,
 )
 
-FAULT_KEYS = ("path", "method", "latency", "status", "body", "drop", "hang", "times")
+FAULT_KEYS = ("path", "method", "latency", "status", "body", "drop", "hang", "times",
+              "reset", "size", "redirect")
 
 #: A hang never outlives this, so a forgotten fault cannot keep a thread forever.
 MAX_HANG_SECONDS = 600.0
+#: The largest generated answer (`size`); 50 MB is the usual "runaway backend" test.
+MAX_SIZE_BYTES = 512 * 1024 * 1024
+#: The smallest: `[""]`, the shortest JSON array holding a string.
+MIN_SIZE_BYTES = 4
+#: The query parameter that counts the hops of a redirect loop.
+REDIRECT_HOP_PARAMETER = "mock_redirect_hop"
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,13 @@ class Fault:
     drop: close the connection without any answer.
     hang: hold the request this many seconds (or until the backend stops), then close
     the connection without an answer; set it above the client's timeout.
+    reset: send the head and the first half of the body of the answer (the normal one, or
+    the one status/body/size describe; half the head if it has no body), then reset the
+    connection (TCP RST).
+    size: answer a body of this many bytes (status 200 unless given): one JSON array
+    holding a string of padding, e.g. 52428800 for a 50 MB answer.
+    redirect: answer 302 pointing back at the same path (a hop counter in the query
+    changes the URL each time), so a client that follows redirects loops forever.
     times: apply to this many requests, then remove itself; None = until cleared.
     """
 
@@ -43,6 +59,9 @@ class Fault:
     drop: bool = False
     hang: float | None = None
     times: int | None = None
+    reset: bool = False
+    size: int | None = None
+    redirect: bool = False
 
     @classmethod
     def from_mapping(cls, data: Any, where: str = "fault") -> Fault:
@@ -64,6 +83,11 @@ class Fault:
         if times is not None and (isinstance(times, bool) or not isinstance(times, int)
                                   or times < 1):
             raise ValueError(f"{where}.times: expected a positive integer, got {times!r}")
+        size = mapping.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                                 or not MIN_SIZE_BYTES <= size <= MAX_SIZE_BYTES):
+            raise ValueError(f"{where}.size: expected a number of bytes between "
+                             f"{MIN_SIZE_BYTES} and {MAX_SIZE_BYTES}, got {size!r}")
         fault = cls(
             path=path,
             method=method.upper() if method else None,
@@ -74,15 +98,30 @@ class Fault:
             hang=None if hang is None else expect_seconds(hang, f"{where}.hang",
                                                           MAX_HANG_SECONDS),
             times=times,
+            reset=expect_bool(mapping.get("reset", False), f"{where}.reset"),
+            size=size,
+            redirect=expect_bool(mapping.get("redirect", False), f"{where}.redirect"),
         )
-        if fault.drop and fault.hang is not None:
-            raise ValueError(f"{where}: drop and hang exclude each other")
-        if (fault.drop or fault.hang is not None) and (status is not None or body is not None):
-            raise ValueError(f"{where}: a dropped or hung request has no status or body")
-        if not (fault.drop or fault.hang is not None or latency is not None
-                or status is not None or body is not None):
-            raise ValueError(f"{where}: give at least one of latency, status, body, drop, hang")
+        _check_combination(fault, where)
         return fault
+
+    @property
+    def answers_itself(self) -> bool:
+        """The fault writes the answer (status, body, size or redirect), not the backend."""
+        return (self.status is not None or self.body is not None or self.size is not None
+                or self.redirect)
+
+    def answer(self, path: str, query: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The status, headers and body this fault answers with (see answers_itself)."""
+        if self.redirect:
+            return 302, [("Location", redirect_target(path, query)),
+                         ("Content-Type", "text/plain; charset=utf-8")], b""
+        status = self.status or 200
+        if self.size is not None:
+            return status, [("Content-Type", "application/json")], padding_document(self.size)
+        payload = (self.body if self.body is not None else
+                   json.dumps({"error": f"fault injected by the mock: status {status}"}))
+        return status, [("Content-Type", "application/json")], payload.encode("utf-8")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method:
@@ -95,3 +134,39 @@ class Fault:
 
 
 FaultList = FirstMatchList[Fault]
+
+
+def _check_combination(fault: Fault, where: str) -> None:
+    """Refuse keys that contradict each other."""
+    silent = fault.drop or fault.hang is not None
+    if fault.drop and fault.hang is not None:
+        raise ValueError(f"{where}: drop and hang exclude each other")
+    if silent and (fault.status is not None or fault.body is not None
+                   or fault.size is not None):
+        raise ValueError(f"{where}: a dropped or hung request has no status or body")
+    if silent and (fault.reset or fault.redirect):
+        raise ValueError(f"{where}: a dropped or hung request is neither reset nor redirected")
+    if fault.body is not None and fault.size is not None:
+        raise ValueError(f"{where}: give body or size, not both")
+    if fault.redirect and (fault.status is not None or fault.body is not None
+                           or fault.size is not None or fault.reset):
+        raise ValueError(f"{where}: a redirect has its own status and no body")
+    if not (silent or fault.latency is not None or fault.answers_itself or fault.reset):
+        raise ValueError(f"{where}: give at least one of latency, status, body, drop, hang, "
+                         "reset, size, redirect")
+
+
+def padding_document(size: int) -> bytes:
+    """A JSON document of exactly `size` bytes: an array holding one string of padding."""
+    return b'["' + b"x" * (size - 4) + b'"]'
+
+
+def redirect_target(path: str, query: str) -> str:
+    """The same path and query with the hop counter one higher."""
+    parameters = parse_qs(query, keep_blank_values=True)
+    try:
+        hop = int(parameters.get(REDIRECT_HOP_PARAMETER, ["0"])[0]) + 1
+    except ValueError:
+        hop = 1
+    parameters[REDIRECT_HOP_PARAMETER] = [str(hop)]
+    return quote(path) + "?" + urlencode(parameters, doseq=True)

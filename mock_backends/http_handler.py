@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
+import struct
 import sys
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler
@@ -29,6 +30,25 @@ IDLE_TIMEOUT_SECONDS = 30.0
 MAX_HEADER_LINE_BYTES = 65536
 MAX_HEADER_COUNT = 100
 
+
+
+def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]
+              ) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run a WSGI app on `environ`: (status line, headers, whole body)."""
+    head: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+        head[:] = [status, headers]
+        return lambda data: None  # the legacy write() callable is not supported
+
+    result = app(environ, start_response)
+    try:
+        payload = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return head[0], head[1], payload
 
 class RequestHeaders:
     """Request headers in arrival order with case-insensitive lookup (repeats joined by ", ").
@@ -57,7 +77,14 @@ class _BadRequestHead(Exception):
 
 
 class DropConnection(Exception):
-    """Raised by the application to close the connection without sending any answer."""
+    """Raised by the application to close the connection without sending any answer.
+
+    With `answer` (status line, headers, body, bytes of the body to send): send the head
+    and that much of the body first, then reset the connection (an answer cut short)."""
+
+    def __init__(self, answer: tuple[str, list[tuple[str, str]], bytes, int] | None = None):
+        super().__init__()
+        self.answer = answer
 
 
 class _BodyTooLarge(Exception):
@@ -228,32 +255,28 @@ class WsgiRequestHandler(BaseHTTPRequestHandler):
             self.send_error(400, "malformed request body framing")
             return
 
-        status_and_headers: list[Any] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
-            status_and_headers[:] = [status, headers]
-            return lambda data: None  # the legacy write() callable is not supported
-
         try:
-            result = self.server.app(self._environ(body), start_response)
-            try:
-                payload = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        except DropConnection:
+            status, headers, payload = call_wsgi(self.server.app, self._environ(body))
+        except DropConnection as drop:
             self.close_connection = True
-            self._abort_connection()
+            if drop.answer is not None:
+                status, headers, payload, keep = drop.answer
+                self._send(status, headers, payload, keep)
+                self._reset_connection()
+            else:
+                self._abort_connection()
             return
         except Exception:
             log.exception("unhandled error answering %s %s", self.command, self.path)
             self.close_connection = True
             self.send_error(500, "internal error in the mock backend")
             return
-        self._send(status_and_headers[0], status_and_headers[1], payload)
+        self._send(status, headers, payload)
 
-    def _send(self, status: str, headers: list[tuple[str, str]], payload: bytes) -> None:
+    def _send(self, status: str, headers: list[tuple[str, str]], payload: bytes,
+              keep: int | None = None) -> None:
+        """Write the answer in one send; with `keep`, only that many bytes of the body
+        (the head still announces all of it), or half the head for an empty body."""
         lines = [f"{self.protocol_version} {status}"]
         has_length = False
         for name, value in headers:
@@ -272,7 +295,19 @@ class WsgiRequestHandler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self.command == "HEAD":
             payload = b""
-        self.wfile.write(head + payload)
+        if keep is None:
+            self.wfile.write(head + payload)
+        else:
+            self.wfile.write(head + payload[:keep] if payload else head[: len(head) // 2])
+
+    def _reset_connection(self) -> None:
+        """Close with a TCP reset (SO_LINGER 0) instead of an orderly shutdown."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
 
     def _abort_connection(self) -> None:
         try:

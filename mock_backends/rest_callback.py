@@ -215,7 +215,7 @@ class RestCallbackBackend(RuledBackend):
         if media_type == JSON_TYPE:
             try:
                 payload = json.loads(raw)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
                 return json_response({"error": f"malformed JSON: {exc}"}, 400)
             if not isinstance(payload, dict):
                 return json_response({"error": "expected a JSON object"}, 400)

@@ -754,10 +754,14 @@ local function bad_request(message)
 	return json_response(400, { status = "error", message = message });
 end
 
+-- Every user failed: a 500, unless every failure was a name that is not a valid username,
+-- which is the caller's mistake (400: sending it again cannot help).
 local function summary_response(batch)
 	local updated, errors_count, total = batch.updated, batch.errors, batch.total;
 	local failed = errors_count > 0 and errors_count == total;
-	return json_response(failed and 500 or 200, {
+	local status_code = 200;
+	if failed then status_code = batch.invalid == errors_count and 400 or 500; end
+	return json_response(status_code, {
 		status = failed and "error" or "ok";
 		message = errors_count == 0 and "roster update complete"
 			or ("%d of %d roster updates failed"):format(errors_count, total);
@@ -785,7 +789,7 @@ end
 -- their next login. Only online users' rosters are fetched, so an offline name costs a
 -- stringprep and a table slot.
 local function refresh(usernames)
-	local batch = { total = 0, updated = 0, errors = 0, pending = 0 };
+	local batch = { total = 0, updated = 0, errors = 0, invalid = 0, pending = 0 };
 	local seen = {};
 	for _, username in ipairs(usernames) do
 		local node = nodeprep(username);
@@ -795,7 +799,7 @@ local function refresh(usernames)
 			batch.total = batch.total + 1;
 			if not node or node == "" then
 				module:log("warn", "Refresh asked for %q, which is not a valid username", username);
-				batch.errors = batch.errors + 1;
+				batch.errors, batch.invalid = batch.errors + 1, batch.invalid + 1;
 			elseif user_state(node) then
 				batch.pending = batch.pending + 1;
 				queue_fetch(node, refresh_fetched, batch, false);
