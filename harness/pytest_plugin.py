@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from harness.coverage import pytest_option as lua_coverage
 from harness.profile import Profile
 from harness.runner.execute import ScenarioRun
 from harness.runner.pool import ServerPool
@@ -64,12 +65,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="container image for the docker target (default: $PROSODY_HARNESS_IMAGE, else "
         "prosody-harness/prosody:SERIES, built from Debian packages on first use)",
     )
+    lua_coverage.add_option(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[POOLS] = {}
     _verdicts.clear()
     config.pluginmanager.import_plugin("mock_backends.pytest_fixtures")
+    lua_coverage.configure(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -79,11 +82,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With --target all, differing verdicts fail the session (listed in the summary)."""
+    lua_coverage.finish(session.config, lambda: pytest_unconfigure(session.config), _verdicts)
     if _disagreements(session.config) and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    lua_coverage.summary(terminalreporter, config)
     found = _disagreements(config)
     if found:
         terminalreporter.section("scenario verdicts differ between targets", red=True)
@@ -123,6 +128,7 @@ def target_spec(config: pytest.Config, name: str, prosody: str | None = None) ->
         config.getoption("modules"),
         prosody or _prosody_versions(config)[0],
         config.getoption("image"),
+        coverage=lua_coverage.recorder(config),
     )
 
 

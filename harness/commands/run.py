@@ -7,6 +7,7 @@ import os
 import sys
 
 from harness.commands.prosody_options import add_prosody_options
+from harness.coverage.cli import add_coverage_option, print_coverage, recorder_for
 from harness.prosody_install import ProsodyInstallError, resolve_prosody
 from harness.runner import Runner, RunOptions, load_all, resolve_target_names
 from harness.runner.json_report import write_json
@@ -18,6 +19,7 @@ from harness.runner.terminal import TerminalReport
 from harness.runner.time_profile import profile_table
 from harness.scenario import ScenarioError
 from harness.targets import TARGETS
+from harness.targets.run_scope import run_scope
 
 DEFAULT_PATH = "scenarios"
 
@@ -45,6 +47,9 @@ examples:
   prosody-harness compare old.json new.json        names what passed before and fails now
 
   --modules DIR holds mod_NAME/mod_NAME.lua or mod_NAME.lua files; it replaces lua_modules/.
+
+  which lines of the modules did the scenarios run (HTML, Cobertura XML in coverage/):
+  prosody-harness run scenarios --target all --coverage
 
 exit status:
   0  every scenario passed or was skipped; under --target all a target that is not
@@ -123,6 +128,7 @@ def register(subparsers) -> None:
         help="print where the time went: server starts, backends, accounts, each kind of "
         "step, log checks, teardown",
     )
+    add_coverage_option(parser)
     parser.add_argument("--no-colour", action="store_true", help="plain output")
     parser.set_defaults(func=run)
 
@@ -136,6 +142,12 @@ def _prosody_named(spec: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Nothing the run starts or writes outlives it, however it ends (see run_scope).
+    with run_scope():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     paths = args.paths or [DEFAULT_PATH]
     if args.modules and not os.path.isdir(args.modules):
         print(f"prosody-harness run: --modules {args.modules}: no such directory", file=sys.stderr)
@@ -169,11 +181,13 @@ def run(args: argparse.Namespace) -> int:
         reuse=not args.no_reuse,
         keyword=args.keyword,
         stop_on_failure=args.exitfirst,
+        coverage=recorder_for(args, args.modules),
     )
     report = Runner(options, terminal.progress).run(loaded)
     terminal.summary(report)
     if args.profile:
         print("\n" + profile_table(report.results, report.seconds, args.workers))
+    print_coverage(args, options.coverage, report.results)
     if args.junit:
         write_junit(report, args.junit)
     if args.json:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.runner.execute import ScenarioRun
 from harness.runner.pool import ServerPool
@@ -33,6 +34,7 @@ class RunOptions:
     reuse: bool = True
     keyword: str | None = None
     stop_on_failure: bool = False  # -x
+    coverage: Any = None  # --coverage: a harness.coverage.CoverageRecorder
 
 
 @dataclass
@@ -162,6 +164,7 @@ class Runner:
             self.options.prosody,
             self.options.image,
             self.options.docker_network,
+            coverage=self.options.coverage,
         )
         pool = ServerPool(spec, self.options.reuse)
         # Scenarios with the same key one after another, so they find their server idle.

@@ -64,6 +64,9 @@ class Sandbox:
         modules_dir: str | None = None,
         prosody_source: str | None = None,
         plugin_dirs: Iterable[str] = (),
+        # Lua files run after the boot, before the start, each given its settings (as a
+        # real config's RunScript runs them); harness.coverage loads its module so.
+        run_scripts: Iterable[tuple[str, dict[str, Any]]] = (),
         realtime: bool = False,
         caches: ProcessCaches | None = None,
     ) -> None:
@@ -72,6 +75,7 @@ class Sandbox:
         self.profile = profile or Profile()
         self.source_dir = find_source_dir(prosody_source)
         self.version = version(self.source_dir)
+        self.run_scripts = list(run_scripts)
         self.plugin_dirs = [
             *plugin_dirs,
             modules_dir or PROJECT_MODULES,
@@ -97,7 +101,8 @@ class Sandbox:
     def start(self) -> None:
         if self._loop is not None:
             raise TargetError("the sandbox is already started")
-        config = sandbox_config(self.profile)  # an invalid profile: before anything exists
+        # An invalid profile: before anything exists.
+        config = sandbox_config(self.profile, self.source_dir)
         self._data_dir = tempfile.mkdtemp(prefix="prosody-sandbox-")
         self._hub = SocketHub(self._socket_event, SOCKET_EVENTS)
         self.http_port = self._hub.reserve_port()
@@ -184,6 +189,11 @@ class Sandbox:
         lua = self.lua_call(boot, self._bridge.as_lua_table(), settings)
         self._lua_clock, self._tick = lua.clock, lua.server.tick
         self.lua = lua
+        for path, script_settings in self.run_scripts:
+            script, err = _pair(runtime.globals().loadfile(path.encode()))
+            if script is None:
+                raise SandboxLuaError(convert.text(err))
+            self.lua_call(script, convert.to_lua(runtime, script_settings))
         self.lua_call(lua.start)
 
     def lua_call(self, function, *args):

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from harness.coverage import recorder as coverage
 from harness.prosody_install import ProsodyInstallError, resolve_prosody
 from harness.sandbox.config import InvalidProfile
-from harness.sandbox.sandbox import Sandbox
+from harness.sandbox.sandbox import PROJECT_MODULES, Sandbox
 from harness.target import Client, HttpResponse, LogLine, Target, TargetError
 
 T = TypeVar("T")
@@ -42,7 +43,10 @@ class SandboxTarget(Target):
     def start(self) -> None:
         if self.sandbox is not None:
             raise TargetError("the sandbox target is already started")
-        sandbox = Sandbox(self.profile, self.modules_dir, self._source_dir(), realtime=True)
+        sandbox = Sandbox(
+            self.profile, self.modules_dir, self._source_dir(), realtime=True,
+            **coverage.sandbox_options(self, self.modules_dir or PROJECT_MODULES),
+        )
         self.version = sandbox.version
         try:
             sandbox.start()
@@ -58,6 +62,7 @@ class SandboxTarget(Target):
     def stop(self) -> None:
         if self.sandbox is not None:
             self.sandbox.stop()
+        coverage.collect_sandbox(self)  # --coverage: the counts it wrote at its stop
 
     def _running(self) -> Sandbox:
         if self.sandbox is None or self.sandbox.lua is None:

@@ -4,7 +4,8 @@ dependency of one target (docker SDK, lupa) never breaks the others."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from harness.profile import Profile
 from harness.target import Target, TargetError
@@ -41,6 +42,8 @@ class TargetSpec:
     prosody: str | None = None  # "0.12", "13" or a launcher path (None: the environment's)
     image: str | None = None  # docker only
     network: str | None = None  # docker only
+    # --coverage: a harness.coverage.CoverageRecorder every target created counts lines for
+    coverage: Any = field(default=None, compare=False)
 
     def create(self, profile: Profile) -> Target:
         """A new target of this kind for `profile` (only the choices made are passed on)."""
@@ -48,7 +51,10 @@ class TargetSpec:
         if self.name == "docker":
             options.update(image=self.image, network=self.network)
         chosen = {key: value for key, value in options.items() if value is not None}
-        return create_target(self.name, profile, self.modules_dir, **chosen)
+        target = create_target(self.name, profile, self.modules_dir, **chosen)
+        if self.coverage is not None:
+            self.coverage.attach(target)
+        return target
 
     def series(self) -> str | None:
         """The Prosody series ("0.12", "13") it will run, None when only the image knows."""

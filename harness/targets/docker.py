@@ -32,6 +32,7 @@ from typing import Any
 
 from harness.containers.engine import EngineUnavailable, engine
 from harness.containers.image import ImageError, ensure_image, image_name, series_of
+from harness.coverage import recorder as coverage
 from harness.profile import Profile
 from harness.prosody_config import ServerLayout
 from harness.prosody_install import SERIES, ProsodyInstallError, resolve_prosody
@@ -119,6 +120,16 @@ class DockerTarget(ProsodyTarget):
             self.image = image_name(series)
         self._ensure_image(client)
         self.version = ""  # known once the server says it (its log's welcome line)
+        self._resolve_config(self._source_dir())
+
+    def _source_dir(self) -> str | None:
+        """Lua sources of the image's Prosody series here (to read a config-file profile
+        with that version's parser), if this machine has them."""
+        series = series_of(self.image) or (self.prosody if self.prosody in SERIES else None)
+        try:
+            return resolve_prosody(series).source_dir if series else None
+        except ProsodyInstallError:
+            return None
 
     def _series(self) -> str:
         if self.prosody in SERIES:
@@ -177,6 +188,10 @@ class DockerTarget(ProsodyTarget):
             run_dir: {"bind": run_dir, "mode": "rw"},
             str(self._plugin_dir): {"bind": str(self._plugin_dir), "mode": "ro"},
         }
+        config_file = self._config.config_file
+        if config_file:  # a suite's config, and what it reads beside it (admins.txt, ...)
+            folder = os.path.dirname(config_file)
+            volumes[folder] = {"bind": folder, "mode": "ro"}
         certificates = tls.folder_if_made()  # the mocks': a profile may name their CA file
         if certificates is not None:
             volumes[str(certificates)] = {"bind": str(certificates), "mode": "ro"}
@@ -240,6 +255,7 @@ class DockerTarget(ProsodyTarget):
             container.kill(signal="SIGTERM")
         except docker.errors.DockerException:
             pass  # gone already, or exited: the removal settles it
+        coverage.wait_for_exit(self, container)  # --coverage: its counts, written at shutdown
         _remove(container)
 
     def _remove_orphans(self, client: Any) -> None:

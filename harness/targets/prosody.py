@@ -31,9 +31,17 @@ from pathlib import Path
 
 import requests
 
+from harness.coverage import recorder as coverage
+from harness.lua_config import needs_accounts
 from harness.ports import free_port
 from harness.profile import Profile
-from harness.prosody_config import ConfigError, ServerLayout, http_enabled, render_config
+from harness.prosody_config import (
+    ConfigError,
+    ResolvedConfig,
+    ServerLayout,
+    render_config,
+    resolve,
+)
 from harness.prosody_install import ProsodyInstall, ProsodyInstallError, resolve_prosody
 from harness.prosody_log import LogReader, tail, welcome_version
 from harness.target import LogLine, TargetError
@@ -78,9 +86,7 @@ class ProsodyTarget(LoopbackTarget):
         modules_dir: str | None = None,
         prosody: str | None = None,
         ready_timeout: float = 10.0,
-        prosody_binary: str | None = None,  # the old name of `prosody` (a path)
     ) -> None:
-        prosody = prosody or prosody_binary
         self.profile = profile
         self.modules_dir = modules_dir
         self.name = "prosody"
@@ -102,6 +108,8 @@ class ProsodyTarget(LoopbackTarget):
         self._log_lock = threading.Lock()
         self._clients: list[XmppClient] = []
         self._http = requests.Session()
+        # The profile as Prosody configuration, once the start knows which Prosody reads it.
+        self.config: ResolvedConfig | None = None
 
     # -- paths ------------------------------------------------------------------------
 
@@ -169,13 +177,35 @@ class ProsodyTarget(LoopbackTarget):
         except ProsodyInstallError as exc:
             raise TargetError(str(exc)) from None
         self.version = self._install.version
+        self._resolve_config(self._install.source_dir)
+
+    def _resolve_config(self, source_dir: str | None) -> None:
+        """The profile as the Prosody in `source_dir` will read it (a config file profile
+        is read by that Prosody's own parser); TargetError when it is invalid."""
+        try:
+            self.config = resolve(self.profile, source_dir=source_dir)
+        except ConfigError as exc:
+            raise TargetError(f"invalid profile: {exc}") from None
+
+    @property
+    def _config(self) -> ResolvedConfig:
+        if self.config is None:
+            self._resolve_config(resolve_prosody(self.prosody).source_dir)
+        assert self.config is not None
+        return self.config
+
+    @property
+    def first_host(self) -> str:
+        if not self._config.hosts:
+            raise TargetError("the profile has no virtual host")
+        return self._config.default_host
 
     def _layout(self, directory: Path, plugin_dir: Path) -> ServerLayout:
         return ServerLayout(
             data_path=str(directory / "data"),
             pidfile=str(directory / "prosody.pid"),
             certificates=str(directory / "certs"),
-            plugin_paths=[str(plugin_dir)],
+            plugin_paths=[str(plugin_dir), *coverage.plugin_paths(self, directory, plugin_dir)],
             c2s_port=self.c2s_port,
             http_port=self.http_port,
             log_file=str(directory / "prosody.log"),
@@ -190,10 +220,10 @@ class ProsodyTarget(LoopbackTarget):
         while self.http_port == self.c2s_port:
             self.http_port = free_port()
         try:
-            config = render_config(self.profile, self._layout(self.directory, plugin_dir))
+            config = render_config(self._config, self._layout(self.directory, plugin_dir))
         except ConfigError as exc:
             raise TargetError(f"invalid profile: {exc}") from None
-        self.config_path.write_text(config, encoding="utf-8")
+        self.config_path.write_text(coverage.config_prefix(self) + config, encoding="utf-8")
         self._log = LogReader()
         self._log_decoder.reset()
         self._log_offset = 0
@@ -216,7 +246,7 @@ class ProsodyTarget(LoopbackTarget):
         return self._process.poll() if self._process else None
 
     def _wait_ready(self, started: float) -> None:
-        want_http = http_enabled(self.profile)
+        want_http = self._config.http_enabled
         c2s_bound = http_bound = False
         deadline = started + self.ready_timeout
         while True:
@@ -279,6 +309,7 @@ class ProsodyTarget(LoopbackTarget):
         """End the server and remove its directory; idempotent."""
         if self.directory is not None:
             self._terminate()
+            coverage.collect(self)  # --coverage: the counts it wrote at shutdown
             self.log()  # read what it wrote while stopping, for callers asking afterwards
         _live_targets.discard(self)
         directory, self.directory = self.directory, None
@@ -293,9 +324,12 @@ class ProsodyTarget(LoopbackTarget):
         Written straight into the internal store when the profile keeps accounts there
         (a few ms), else through `prosodyctl register` (~40 ms).
         """
-        if host not in self.profile.hosts:
+        config = self._config
+        if host not in config.hosts:
             raise TargetError(f"cannot create {username}@{host}: {host} is not a virtual host")
-        iterations = iterations_if_writable(self.profile, host, username, password)
+        if not needs_accounts(config, host):
+            return  # its config file's authentication lets any name and password in
+        iterations = iterations_if_writable(config, host, username, password)
         if iterations is not None:
             write_account(self._dir / "data", host, username, password, iterations, self.version)
             return
