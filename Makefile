@@ -26,9 +26,10 @@ test: setup
 	$(BIN)/prosody-harness run scenarios --target all --prosody 13 --junit reports/scenarios-13.xml
 	corpus=$$($(BIN)/python -m harness.scansion_corpus fetch) && $(BIN)/prosody-harness run "$$corpus" --target all --prosody 13 --junit reports/scansion-corpus-13.xml
 
-## lint: ruff over the Python code, luacheck over the Lua code (config: .luacheckrc)
+## lint: ruff (checks and formatting) over the Python code, luacheck over the Lua code (config: .luacheckrc)
 lint: setup
 	$(BIN)/ruff check harness mock_backends tests bench
+	$(BIN)/ruff format --check harness mock_backends tests bench
 	luacheck --no-color lua_modules harness/sandbox/lua
 
 ## fuzz: every HTTP surface (roster refresh, mod_rest, mod_admin_rest on Prosody 0.12 and

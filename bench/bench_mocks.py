@@ -27,21 +27,36 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROSTER_DATA = {"rosters": {"john": {
-    "marie@localhost": {"name": "Marie", "groups": ["Friends"]},
-    "michael@localhost": {"name": "Michael", "groups": ["Friends", "Work"]},
-    "aaron@localhost": {"name": "Aaron"},
-}}}
+ROSTER_DATA = {
+    "rosters": {
+        "john": {
+            "marie@localhost": {"name": "Marie", "groups": ["Friends"]},
+            "michael@localhost": {"name": "Michael", "groups": ["Friends", "Work"]},
+            "aaron@localhost": {"name": "Aaron"},
+        }
+    }
+}
 
-JSON_STANZA = json.dumps({"kind": "message", "type": "chat", "from": "user@localhost/phone",
-                          "to": "bot@rest.localhost", "body": "Hello"}).encode()
-XML_STANZA = (b'<message type="chat" from="user@localhost/phone" to="bot@rest.localhost">'
-              b"<body>Hello</body></message>")
+JSON_STANZA = json.dumps(
+    {
+        "kind": "message",
+        "type": "chat",
+        "from": "user@localhost/phone",
+        "to": "bot@rest.localhost",
+        "body": "Hello",
+    }
+).encode()
+XML_STANZA = (
+    b'<message type="chat" from="user@localhost/phone" to="bot@rest.localhost">'
+    b"<body>Hello</body></message>"
+)
 
 
 def _post(path: str, content_type: str, body: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 @dataclass
@@ -54,19 +69,36 @@ class Case:
 
 
 CASES = [
-    Case("roster GET /contacts/john", "roster",
-         b"GET /contacts/john HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", ROSTER_DATA),
-    Case("roster GET, new connection each", "roster",
-         b"GET /contacts/john HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-         ROSTER_DATA, new_connection_each=True),
-    Case("muc-auth GET ?userJID&mucJID", "muc-auth",
-         b"GET /auth?userJID=romeo%40localhost&mucJID=teaparty%40rooms.localhost "
-         b"HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-         {"rules": [{"room": "secret", "allowed": False, "error": "members only"}]}),
-    Case("rest-callback POST json", "rest-callback",
-         _post("/stanzas", "application/json", JSON_STANZA)),
-    Case("rest-callback POST xml", "rest-callback",
-         _post("/stanzas", "application/xmpp+xml", XML_STANZA)),
+    Case(
+        "roster GET /contacts/john",
+        "roster",
+        b"GET /contacts/john HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        ROSTER_DATA,
+    ),
+    Case(
+        "roster GET, new connection each",
+        "roster",
+        b"GET /contacts/john HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        ROSTER_DATA,
+        new_connection_each=True,
+    ),
+    Case(
+        "muc-auth GET ?userJID&mucJID",
+        "muc-auth",
+        b"GET /auth?userJID=romeo%40localhost&mucJID=teaparty%40rooms.localhost "
+        b"HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        {"rules": [{"room": "secret", "allowed": False, "error": "members only"}]},
+    ),
+    Case(
+        "rest-callback POST json",
+        "rest-callback",
+        _post("/stanzas", "application/json", JSON_STANZA),
+    ),
+    Case(
+        "rest-callback POST xml",
+        "rest-callback",
+        _post("/stanzas", "application/xmpp+xml", XML_STANZA),
+    ),
 ]
 
 
@@ -148,14 +180,15 @@ def _worker(case: Case, port: int, deadline: float, latencies: list[float]) -> N
             sock.close()
 
 
-def run_case(case: Case, server: MockServer, concurrency: int, seconds: float
-             ) -> dict[str, float]:
+def run_case(case: Case, server: MockServer, concurrency: int, seconds: float) -> dict[str, float]:
     port = server.port
     cpu_before = server.cpu_seconds()
     deadline = time.perf_counter() + seconds
     per_thread: list[list[float]] = [[] for _ in range(concurrency)]
-    threads = [threading.Thread(target=_worker, args=(case, port, deadline, latencies))
-               for latencies in per_thread]
+    threads = [
+        threading.Thread(target=_worker, args=(case, port, deadline, latencies))
+        for latencies in per_thread
+    ]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -169,21 +202,29 @@ def run_case(case: Case, server: MockServer, concurrency: int, seconds: float
     def percentile(fraction: float) -> float:
         return latencies[min(count - 1, int(count * fraction))] * 1000
 
-    return {"requests": count, "rps": count / elapsed, "p50_ms": percentile(0.50),
-            "p99_ms": percentile(0.99), "max_ms": latencies[-1] * 1000,
-            "server_cpu_us": cpu / count * 1e6}
+    return {
+        "requests": count,
+        "rps": count / elapsed,
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+        "max_ms": latencies[-1] * 1000,
+        "server_cpu_us": cpu / count * 1e6,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
-    parser.add_argument("--concurrency", default="1,4,16",
-                        help="comma-separated numbers of concurrent connections")
+    parser.add_argument(
+        "--concurrency", default="1,4,16", help="comma-separated numbers of concurrent connections"
+    )
     parser.add_argument("--only", help="run only cases whose name contains this text")
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
-    print(f"{'case':36} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-          f"{'server CPU us/req':>18}")
+    print(
+        f"{'case':36} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'server CPU us/req':>18}"
+    )
     for case in CASES:
         if args.only and args.only not in case.name:
             continue
@@ -192,9 +233,12 @@ def main() -> int:
             run_case(case, server, 2, 0.5)  # warm up
             for level in levels:
                 result = run_case(case, server, level, args.seconds)
-                print(f"{case.name:36} {level:>4} {result['rps']:>8.0f} "
-                      f"{result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} "
-                      f"{result['max_ms']:>8.2f} {result['server_cpu_us']:>18.0f}", flush=True)
+                print(
+                    f"{case.name:36} {level:>4} {result['rps']:>8.0f} "
+                    f"{result['p50_ms']:>8.2f} {result['p99_ms']:>8.2f} "
+                    f"{result['max_ms']:>8.2f} {result['server_cpu_us']:>18.0f}",
+                    flush=True,
+                )
         finally:
             server.stop()
     return 0

@@ -66,15 +66,20 @@ def main() -> int:
     if seen["prosody"] != seen["sandbox"]:
         raise SystemExit("prosody and the sandbox disagree on the corpus")
     count = len(seen["prosody"])
-    print(f"Prosody {version} scansion corpus: {count} scripts, {args.rounds} alternating "
-          f"rounds, {args.workers} workers")
+    print(
+        f"Prosody {version} scansion corpus: {count} scripts, {args.rounds} alternating "
+        f"rounds, {args.workers} workers"
+    )
     header = ("target", "median s", "best s", "s/script", "servers", "passed")
-    print(f"{header[0]:8} {header[1]:>9} {header[2]:>7} {header[3]:>9} {header[4]:>7} "
-          f"{header[5]:>7}")
+    print(
+        f"{header[0]:8} {header[1]:>9} {header[2]:>7} {header[3]:>9} {header[4]:>7} {header[5]:>7}"
+    )
     for target in TARGETS:
         median = statistics.median(times[target])
-        print(f"{target:8} {median:>9.2f} {min(times[target]):>7.2f} {median / count:>9.3f} "
-              f"{servers[target]:>7} {count:>4}/{count}")
+        print(
+            f"{target:8} {median:>9.2f} {min(times[target]):>7.2f} {median / count:>9.3f} "
+            f"{servers[target]:>7} {count:>4}/{count}"
+        )
     ratio = statistics.median(times["prosody"]) / statistics.median(times["sandbox"])
     print(f"the sandbox runs the corpus {ratio:.1f}x as fast as real Prosody")
     return 0

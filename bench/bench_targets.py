@@ -103,7 +103,10 @@ def main() -> None:
     parser.add_argument("--image", metavar="NAME", help="image for the docker target")
     parser.add_argument("--runs", type=int, default=5, help="rounds per measurement (default 5)")
     parser.add_argument(
-        "--suite", nargs="?", const="scenarios", metavar="DIR",
+        "--suite",
+        nargs="?",
+        const="scenarios",
+        metavar="DIR",
         help="also time the whole suite (default folder: scenarios) on each target",
     )
     parser.add_argument(

@@ -48,8 +48,9 @@ FLAT_PERCENT = 10.0
 
 
 def connected_users(rig) -> int | None:
-    answer = rig.target.http("GET", "/admin_rest/users/count",
-                             _auth(f"admin@{HOST}", ADMIN_PASSWORD), None, 10)
+    answer = rig.target.http(
+        "GET", "/admin_rest/users/count", _auth(f"admin@{HOST}", ADMIN_PASSWORD), None, 10
+    )
     try:
         return json.loads(answer.body)["result"]["count"]
     except (ValueError, KeyError, TypeError):
@@ -69,9 +70,12 @@ def soak(version: str, minutes: float, seed: int) -> dict:
         while time.monotonic() < deadline:
             time.sleep(min(10.0, max(0.0, deadline - time.monotonic())))
             counts = traffic.ledger.counts
-            print(f"  {time.monotonic() - started:6.0f} s: {sum(counts.values())} operations, "
-                  f"{len(traffic.ledger.sent)} messages accepted, "
-                  f"RSS {sampler.samples[-1][1] / 1024:.1f} MB", flush=True)
+            print(
+                f"  {time.monotonic() - started:6.0f} s: {sum(counts.values())} operations, "
+                f"{len(traffic.ledger.sent)} messages accepted, "
+                f"RSS {sampler.samples[-1][1] / 1024:.1f} MB",
+                flush=True,
+            )
         injector.stop()
         traffic.stop()
         traffic.drain()
@@ -83,24 +87,34 @@ def soak(version: str, minutes: float, seed: int) -> dict:
         ledger = traffic.ledger
         lost = sorted(set(ledger.sent) - ledger.received)
         # What reached the webhook: the journal keeps every POST (faulted ones too).
-        journal_ids = {found[1] for entry in rig.webhook.journal()
-                       if (found := re.search(r'\bid=["\']([^"\']+)', entry.get("body") or ""))}
+        journal_ids = {
+            found[1]
+            for entry in rig.webhook.journal()
+            if (found := re.search(r'\bid=["\']([^"\']+)', entry.get("body") or ""))
+        }
         journal_ids |= {stanza.get("id") for stanza in rig.webhook.received_stanzas()}
         webhook_lost = sorted(ledger.webhook_sent - journal_ids - ledger.webhook_bounced)
         rss = sampler.summary(warm_up=minutes * 60 / 5)
         return {
-            "version": rig.target.version, "minutes": round((time.monotonic() - started) / 60, 1),
-            "seed": seed, "operations": dict(sorted(ledger.counts.items())),
+            "version": rig.target.version,
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            "seed": seed,
+            "operations": dict(sorted(ledger.counts.items())),
             "faults_injected": injector.injected,
-            "messages_sent": len(ledger.sent), "messages_received": len(ledger.received),
-            "lost": len(lost), "lost_examples": lost[:10],
+            "messages_sent": len(ledger.sent),
+            "messages_received": len(ledger.received),
+            "lost": len(lost),
+            "lost_examples": lost[:10],
             "webhook_sent": len(ledger.webhook_sent),
             "webhook_bounced": len(ledger.webhook_bounced & ledger.webhook_sent),
-            "webhook_lost": len(webhook_lost), "stuck": ledger.stuck[:20],
-            "stuck_count": len(ledger.stuck), "connected_after": still_connected,
+            "webhook_lost": len(webhook_lost),
+            "stuck": ledger.stuck[:20],
+            "stuck_count": len(ledger.stuck),
+            "connected_after": still_connected,
             "rss_mb": {key: round(value, 2) for key, value in rss.items()},
             "rss_flat": rss["growth_percent"] < FLAT_PERCENT,
-            "log_errors": len(errors), "log_error_examples": errors[:5],
+            "log_errors": len(errors),
+            "log_error_examples": errors[:5],
         }
     finally:
         rig.stop()
@@ -120,13 +134,20 @@ def main() -> int:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     series = "13" if result["version"].startswith("13") else "0.12"
     figures.record("soak", series, result)
-    ok = (result["lost"] == 0 and result["webhook_lost"] == 0 and result["stuck_count"] == 0
-          and result["connected_after"] == 0 and result["rss_flat"]
-          and result["log_errors"] == 0)
-    print(f"soak {'passed' if ok else 'FAILED'}: {result['messages_sent']} messages accepted, "
-          f"{result['lost']} lost; {result['stuck_count']} stuck; RSS {result['rss_mb']['warm']}"
-          f" -> {result['rss_mb']['end']} MB ({result['rss_mb']['growth_percent']:+.1f} %); "
-          f"{result['log_errors']} log error(s)")
+    ok = (
+        result["lost"] == 0
+        and result["webhook_lost"] == 0
+        and result["stuck_count"] == 0
+        and result["connected_after"] == 0
+        and result["rss_flat"]
+        and result["log_errors"] == 0
+    )
+    print(
+        f"soak {'passed' if ok else 'FAILED'}: {result['messages_sent']} messages accepted, "
+        f"{result['lost']} lost; {result['stuck_count']} stuck; RSS {result['rss_mb']['warm']}"
+        f" -> {result['rss_mb']['end']} MB ({result['rss_mb']['growth_percent']:+.1f} %); "
+        f"{result['log_errors']} log error(s)"
+    )
     return 0 if ok else 1
 
 

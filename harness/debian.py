@@ -66,8 +66,12 @@ class PrivateApt:
 
     def __init__(self, root: Path, sources: list[str]) -> None:
         self.root = root
-        for sub in ("lists/partial", "cache/archives/partial", "etc/sources.list.d",
-                    "etc/preferences.d"):
+        for sub in (
+            "lists/partial",
+            "cache/archives/partial",
+            "etc/sources.list.d",
+            "etc/preferences.d",
+        ):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "etc/sources.list").write_text("".join(line + "\n" for line in sources))
         (root / "status").touch()
@@ -128,7 +132,8 @@ def fetch_package(package: str, suite: str, into: Path, apt_root: Path) -> tuple
 
 def unpack(deb: Path, into: Path) -> None:
     try:
-        subprocess.run(["dpkg", "-x", str(deb), str(into)], check=True, timeout=120,
-                       capture_output=True)
+        subprocess.run(
+            ["dpkg", "-x", str(deb), str(into)], check=True, timeout=120, capture_output=True
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         raise DebianError(f"dpkg -x {deb.name}: {exc}") from None

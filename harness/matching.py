@@ -278,13 +278,19 @@ def _all_text(element: ET.Element) -> str:
 
 
 def _scansion(
-    pattern: ET.Element, actual: ET.Element, found: dict[str, str], inherited: bool,
-    parent_ns: str, where: str,
+    pattern: ET.Element,
+    actual: ET.Element,
+    found: dict[str, str],
+    inherited: bool,
+    parent_ns: str,
+    where: str,
 ) -> str | None:
     here = f"{where}/{local_name(pattern)}"
     if pattern.tag != actual.tag:
-        return f"{where or '/'}: expected element <{_qualified(pattern, parent_ns)}>, " \
-               f"got <{_qualified(actual, parent_ns)}>"
+        return (
+            f"{where or '/'}: expected element <{_qualified(pattern, parent_ns)}>, "
+            f"got <{_qualified(actual, parent_ns)}>"
+        )
     strict = is_strict(pattern, inherited, parent_ns)
     wanted_attrs = _own_attributes(pattern)
     for attr, wanted in wanted_attrs.items():
@@ -296,8 +302,10 @@ def _scansion(
     if strict:
         extra = [attr for attr in actual.attrib if attr not in wanted_attrs]
         if extra:
-            return (f"{here}: attribute {_attr_name(extra[0])}={actual.attrib[extra[0]]!r} is "
-                    "not in the pattern (matched strictly: no attributes beyond those given)")
+            return (
+                f"{here}: attribute {_attr_name(extra[0])}={actual.attrib[extra[0]]!r} is "
+                "not in the pattern (matched strictly: no attributes beyond those given)"
+            )
     wanted_text = _all_text(pattern)
     if wanted_text and not _value_matches(wanted_text, _all_text(actual), found):
         return f"{here}: text is {_all_text(actual)!r}, expected {wanted_text!r}"
@@ -305,8 +313,10 @@ def _scansion(
     if strict:
         if len(patterns) != len(actuals):
             names = ", ".join(f"<{_qualified(c, ns)}>" for c in actuals) or "none"
-            return (f"{here}: {len(actuals)} children ({names}), expected {len(patterns)} "
-                    "(matched strictly: the same children, in the same order)")
+            return (
+                f"{here}: {len(actuals)} children ({names}), expected {len(patterns)} "
+                "(matched strictly: the same children, in the same order)"
+            )
         for child, candidate in zip(patterns, actuals, strict=True):
             reason = _scansion(child, candidate, found, True, ns, here)
             if reason:
@@ -316,7 +326,10 @@ def _scansion(
 
 
 def _loose_children(
-    patterns: list[ET.Element], actuals: list[ET.Element], found: dict[str, str], ns: str,
+    patterns: list[ET.Element],
+    actuals: list[ET.Element],
+    found: dict[str, str],
+    ns: str,
     here: str,
 ) -> str | None:
     """Each pattern child matches a different received child, in any order."""

@@ -47,7 +47,7 @@ class ProsodyInstall:
 
     @property
     def series(self) -> str:
-        """"0.12" or "13": what image names and reports group by."""
+        """ "0.12" or "13": what image names and reports group by."""
         major, _, rest = self.version.partition(".")
         return major if major != "0" else f"0.{rest.split('.')[0]}"
 
@@ -190,7 +190,10 @@ def _write_launchers(tree: Path, final: Path) -> None:
         text = (tree / "usr" / "bin" / name).read_text()
         for setting, path in paths.items():
             text = re.sub(
-                rf"^{setting}\s*=\s*'[^']*';", f"{setting}='{path}';", text, count=1,
+                rf"^{setting}\s*=\s*'[^']*';",
+                f"{setting}='{path}';",
+                text,
+                count=1,
                 flags=re.MULTILINE,
             )
         launcher.write_text(text)

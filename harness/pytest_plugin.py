@@ -104,8 +104,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         if name == VERDICT and report.when == "call":
             verdict = json.loads(value)
             result = ScenarioResult(
-                verdict["id"].split("::", 1)[1], verdict["id"].split("::", 1)[0], 1,
-                verdict["target"], verdict["status"], prosody=verdict["prosody"],
+                verdict["id"].split("::", 1)[1],
+                verdict["id"].split("::", 1)[0],
+                1,
+                verdict["target"],
+                verdict["status"],
+                prosody=verdict["prosody"],
             )
             _verdicts.append(result)
 
@@ -197,8 +201,12 @@ class ScenarioItem(pytest.Item):
         result.target = self.target
         # Travels with the test's report, so that under pytest-xdist the verdicts of
         # every worker meet in the controller (see pytest_runtest_logreport).
-        verdict = {"id": result.id, "target": result.target, "prosody": result.prosody,
-                   "status": result.status}
+        verdict = {
+            "id": result.id,
+            "target": result.target,
+            "prosody": result.prosody,
+            "status": result.status,
+        }
         self.user_properties.append((VERDICT, json.dumps(verdict)))
         pool.release(lease, healthy=result.status != ERROR)
         if result.status == SKIPPED:

@@ -71,8 +71,10 @@ def fetch(version: str = VERSION) -> Path:
             return final
         if not shutil.which("apt-get"):
             raise CorpusError("fetching the corpus needs apt-get (Debian's source package)")
-        print(f"prosody-harness: fetching {PACKAGE} {version} sources from {BACKPORTS} ...",
-              file=sys.stderr)
+        print(
+            f"prosody-harness: fetching {PACKAGE} {version} sources from {BACKPORTS} ...",
+            file=sys.stderr,
+        )
         with tempfile.TemporaryDirectory(dir=root) as scratch:
             download = Path(scratch) / "download"
             download.mkdir()
@@ -115,13 +117,18 @@ def _download_source(version: str, into: Path, apt_root: Path) -> Path:
     try:
         apt.run("apt-get", "source", "--download-only", "--dsc-only", spec, cwd=into)
     except DebianError:
-        print(f"prosody-harness: the mirror has no .dsc of {spec}; checking the tarball "
-              "against the Sources index's copy of its checksums", file=sys.stderr)
+        print(
+            f"prosody-harness: the mirror has no .dsc of {spec}; checking the tarball "
+            "against the Sources index's copy of its checksums",
+            file=sys.stderr,
+        )
     dscs = sorted(into.glob(f"{PACKAGE}_*.dsc"))
     if dscs:
         _check(dscs[0], listed)  # the .dsc is what the signed index says it is
-        listed = _sha256_list({"Checksums-Sha256": _field(dscs[0].read_text(errors="replace"),
-                                                          "Checksums-Sha256")}, dscs[0].name)
+        listed = _sha256_list(
+            {"Checksums-Sha256": _field(dscs[0].read_text(errors="replace"), "Checksums-Sha256")},
+            dscs[0].name,
+        )
     origs = [name for name in listed if ".orig.tar." in name and not name.endswith(".asc")]
     if not origs:
         raise CorpusError(f"{spec}: no .orig tarball is listed")
@@ -133,11 +140,14 @@ def _download_source(version: str, into: Path, apt_root: Path) -> Path:
 def _source_record(text: str, version: str) -> dict[str, str]:
     for block in text.split("\n\n"):
         if re.search(rf"^Version: {re.escape(version)}-", block, re.MULTILINE):
-            return {"Version": _field(block, "Version"),
-                    "Checksums-Sha256": _field(block, "Checksums-Sha256")}
+            return {
+                "Version": _field(block, "Version"),
+                "Checksums-Sha256": _field(block, "Checksums-Sha256"),
+            }
     found = re.findall(r"^Version: (\S+)$", text, re.MULTILINE)
-    raise CorpusError(f"{BACKPORTS} has no source of {PACKAGE} {version} "
-                      f"(it has: {', '.join(found) or 'none'})")
+    raise CorpusError(
+        f"{BACKPORTS} has no source of {PACKAGE} {version} (it has: {', '.join(found) or 'none'})"
+    )
 
 
 def _field(block: str, name: str) -> str:
@@ -168,8 +178,10 @@ def _check(path: Path, listed: dict[str, tuple[str, int]]) -> None:
     digest, size = listed[path.name]
     got = hashlib.sha256(data).hexdigest()
     if got != digest or len(data) != size:
-        raise CorpusError(f"{path.name}: SHA256 {got} ({len(data)} bytes) does not match "
-                          f"the listed {digest} ({size} bytes)")
+        raise CorpusError(
+            f"{path.name}: SHA256 {got} ({len(data)} bytes) does not match "
+            f"the listed {digest} ({size} bytes)"
+        )
 
 
 def _extract_corpus(orig: Path, into: Path) -> None:
@@ -181,7 +193,7 @@ def _extract_corpus(orig: Path, into: Path) -> None:
             parts = member.name.split("/", 1)
             if len(parts) < 2 or not parts[1].startswith(CORPUS_DIR + "/"):
                 continue
-            relative = parts[1][len(CORPUS_DIR) + 1:]
+            relative = parts[1][len(CORPUS_DIR) + 1 :]
             if not member.isfile() or not relative or ".." in relative.split("/"):
                 continue
             target = into / relative
@@ -202,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "path":
         folder = corpus_dir(args.version)
         if not (folder / MARKER).is_file():
-            print("prosody-harness: not fetched yet: python -m harness.scansion_corpus fetch",
-                  file=sys.stderr)
+            print(
+                "prosody-harness: not fetched yet: python -m harness.scansion_corpus fetch",
+                file=sys.stderr,
+            )
             return 1
         print(folder)
         return 0

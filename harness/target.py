@@ -23,6 +23,7 @@ from harness.profile import Profile
 
 T = TypeVar("T")
 
+
 class TargetError(Exception):
     """A target could not do what was asked (start, connect, ...); the message says why."""
 

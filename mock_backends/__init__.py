@@ -20,17 +20,25 @@ BACKEND_KINDS: dict[str, type[Backend]] = {
 }
 
 
-def start_backend(kind: str, config: Mapping[str, Any] | None = None,
-                  host: str = "127.0.0.1", port: int = 0) -> Backend:
+def start_backend(
+    kind: str, config: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0
+) -> Backend:
     """Start a backend of `kind` (roster, muc_auth, rest_callback; `-` works for `_`) with
     the initial state `config`; port 0 picks a free port (see `.url`)."""
     normalized = kind.replace("-", "_") if isinstance(kind, str) else kind
     backend_class = BACKEND_KINDS.get(normalized)
     if backend_class is None:
-        raise ValueError(f"unknown backend kind {kind!r}; "
-                         f"expected one of {', '.join(BACKEND_KINDS)}")
+        raise ValueError(
+            f"unknown backend kind {kind!r}; expected one of {', '.join(BACKEND_KINDS)}"
+        )
     return backend_class(config, host=host, port=port)
 
 
-__all__ = ["BACKEND_KINDS", "Backend", "MucAuthBackend", "RestCallbackBackend",
-           "RosterBackend", "start_backend"]
+__all__ = [
+    "BACKEND_KINDS",
+    "Backend",
+    "MucAuthBackend",
+    "RestCallbackBackend",
+    "RosterBackend",
+    "start_backend",
+]

@@ -47,8 +47,9 @@ class Answer:
             raise ValueError(f"{where}.body: expected a string, got {type(body).__name__}")
         headers = expect_mapping(mapping.get("headers") or {}, f"{where}.headers")
         times = mapping.get("times")
-        if times is not None and (isinstance(times, bool) or not isinstance(times, int)
-                                  or times < 1):
+        if times is not None and (
+            isinstance(times, bool) or not isinstance(times, int) or times < 1
+        ):
             raise ValueError(f"{where}.times: expected a positive integer, got {times!r}")
         content_type = mapping.get("content_type")
         if content_type is not None and not isinstance(content_type, str):

@@ -34,8 +34,9 @@ class MockHandlerError(AssertionError):
 
 def json_response(data: Any, status: int = 200) -> Response:
     # json.dumps directly: flask.jsonify costs a third of a MUC decision's server time.
-    return Response(json.dumps(data, ensure_ascii=False), status=status,
-                    mimetype="application/json")
+    return Response(
+        json.dumps(data, ensure_ascii=False), status=status, mimetype="application/json"
+    )
 
 
 def request_json() -> Any:
@@ -88,8 +89,9 @@ class Backend:
     kind: ClassVar[str]
     config_keys: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, config: Mapping[str, Any] | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, config: Mapping[str, Any] | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         where = f"{self.kind} backend"
         settings = expect_mapping(config or {}, where)
         check_keys(settings, COMMON_CONFIG_KEYS + self.config_keys, where)
@@ -158,14 +160,34 @@ class Backend:
         """Call `listener(entry)` for each journaled request, from the serving thread."""
         self._journal.add_listener(listener)
 
-    def add_fault(self, path: str | None = None, latency: float | None = None,
-                  status: int | None = None, body: str | None = None, drop: bool = False,
-                  hang: float | None = None, *, method: str | None = None,
-                  times: int | None = None, reset: bool = False, size: int | None = None,
-                  redirect: bool = False) -> None:
-        spec = {"path": path, "latency": latency, "status": status, "body": body,
-                "drop": drop, "hang": hang, "method": method, "times": times,
-                "reset": reset, "size": size, "redirect": redirect}
+    def add_fault(
+        self,
+        path: str | None = None,
+        latency: float | None = None,
+        status: int | None = None,
+        body: str | None = None,
+        drop: bool = False,
+        hang: float | None = None,
+        *,
+        method: str | None = None,
+        times: int | None = None,
+        reset: bool = False,
+        size: int | None = None,
+        redirect: bool = False,
+    ) -> None:
+        spec = {
+            "path": path,
+            "latency": latency,
+            "status": status,
+            "body": body,
+            "drop": drop,
+            "hang": hang,
+            "method": method,
+            "times": times,
+            "reset": reset,
+            "size": size,
+            "redirect": redirect,
+        }
         self._faults.add(Fault.from_mapping({k: v for k, v in spec.items() if v is not None}))
 
     def clear_faults(self) -> None:
@@ -202,8 +224,9 @@ class Backend:
 
     # -- serving ------------------------------------------------------------------------
 
-    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]
-               ) -> Iterable[bytes]:
+    def _serve(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         """WSGI entry: journal and fault the protocol routes, then let Flask answer."""
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL_PREFIX) or path == CONTROL_PREFIX.rstrip("/"):
@@ -247,8 +270,9 @@ class Backend:
         start_response(f"{status} {_reason(status)}", headers)
         return [payload]
 
-    def _answer_in_full(self, environ: dict[str, Any], entry: JournalEntry
-                        ) -> tuple[str, list[tuple[str, str]], bytes]:
+    def _answer_in_full(
+        self, environ: dict[str, Any], entry: JournalEntry
+    ) -> tuple[str, list[tuple[str, str]], bytes]:
         """The answer _respond would send, as (status line, headers, body)."""
         return call_wsgi(lambda env, start: self._respond(env, start, entry), environ)
 
@@ -258,8 +282,9 @@ class Backend:
         body), then reset the connection."""
         raise DropConnection(answer=(status, headers, payload, len(payload) // 2))
 
-    def _respond(self, environ: dict[str, Any], start_response: Callable[..., Any],
-                 entry: JournalEntry) -> Iterable[bytes]:
+    def _respond(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], entry: JournalEntry
+    ) -> Iterable[bytes]:
         """A canned answer if one matches, else the backend's own."""
         answer = self._answers.take(entry["method"], entry["path"])
         if answer is not None:
@@ -270,8 +295,9 @@ class Backend:
             start_response(f"{answer.status} {_reason(answer.status)}", headers)
             return [payload]
 
-        def recording_start_response(status: str, headers: list[tuple[str, str]],
-                                     exc_info: Any = None) -> Any:
+        def recording_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
             entry["status"] = int(status.split(" ", 1)[0])
             self._journal.record(entry)
             return start_response(status, headers, exc_info)
@@ -302,8 +328,9 @@ class Backend:
 
         @app.get("/_mock/")
         def describe() -> Response:
-            return json_response({"kind": self.kind, "url": self.url,
-                                  "openapi": "/_mock/openapi.yaml"})
+            return json_response(
+                {"kind": self.kind, "url": self.url, "openapi": "/_mock/openapi.yaml"}
+            )
 
         @app.get("/_mock/openapi.yaml")
         def openapi() -> Response:

@@ -31,6 +31,5 @@ def load_data_file(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"{file}: expected a mapping at the top level, "
-                         f"got {type(data).__name__}")
+        raise ValueError(f"{file}: expected a mapping at the top level, got {type(data).__name__}")
     return data

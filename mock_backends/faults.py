@@ -16,8 +16,19 @@ from mock_backends.validation import (
     expect_status,
 )
 
-FAULT_KEYS = ("path", "method", "latency", "status", "body", "drop", "hang", "times",
-              "reset", "size", "redirect")
+FAULT_KEYS = (
+    "path",
+    "method",
+    "latency",
+    "status",
+    "body",
+    "drop",
+    "hang",
+    "times",
+    "reset",
+    "size",
+    "redirect",
+)
 
 #: A hang never outlives this, so a forgotten fault cannot keep a thread forever.
 MAX_HANG_SECONDS = 600.0
@@ -80,14 +91,20 @@ class Fault:
         times = mapping.get("times")
         if body is not None and not isinstance(body, str):
             raise ValueError(f"{where}.body: expected a string, got {type(body).__name__}")
-        if times is not None and (isinstance(times, bool) or not isinstance(times, int)
-                                  or times < 1):
+        if times is not None and (
+            isinstance(times, bool) or not isinstance(times, int) or times < 1
+        ):
             raise ValueError(f"{where}.times: expected a positive integer, got {times!r}")
         size = mapping.get("size")
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
-                                 or not MIN_SIZE_BYTES <= size <= MAX_SIZE_BYTES):
-            raise ValueError(f"{where}.size: expected a number of bytes between "
-                             f"{MIN_SIZE_BYTES} and {MAX_SIZE_BYTES}, got {size!r}")
+        if size is not None and (
+            isinstance(size, bool)
+            or not isinstance(size, int)
+            or not MIN_SIZE_BYTES <= size <= MAX_SIZE_BYTES
+        ):
+            raise ValueError(
+                f"{where}.size: expected a number of bytes between "
+                f"{MIN_SIZE_BYTES} and {MAX_SIZE_BYTES}, got {size!r}"
+            )
         fault = cls(
             path=path,
             method=method.upper() if method else None,
@@ -95,8 +112,7 @@ class Fault:
             status=None if status is None else expect_status(status, f"{where}.status"),
             body=body,
             drop=expect_bool(mapping.get("drop", False), f"{where}.drop"),
-            hang=None if hang is None else expect_seconds(hang, f"{where}.hang",
-                                                          MAX_HANG_SECONDS),
+            hang=None if hang is None else expect_seconds(hang, f"{where}.hang", MAX_HANG_SECONDS),
             times=times,
             reset=expect_bool(mapping.get("reset", False), f"{where}.reset"),
             size=size,
@@ -108,19 +124,32 @@ class Fault:
     @property
     def answers_itself(self) -> bool:
         """The fault writes the answer (status, body, size or redirect), not the backend."""
-        return (self.status is not None or self.body is not None or self.size is not None
-                or self.redirect)
+        return (
+            self.status is not None
+            or self.body is not None
+            or self.size is not None
+            or self.redirect
+        )
 
     def answer(self, path: str, query: str) -> tuple[int, list[tuple[str, str]], bytes]:
         """The status, headers and body this fault answers with (see answers_itself)."""
         if self.redirect:
-            return 302, [("Location", redirect_target(path, query)),
-                         ("Content-Type", "text/plain; charset=utf-8")], b""
+            return (
+                302,
+                [
+                    ("Location", redirect_target(path, query)),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
+                b"",
+            )
         status = self.status or 200
         if self.size is not None:
             return status, [("Content-Type", "application/json")], padding_document(self.size)
-        payload = (self.body if self.body is not None else
-                   json.dumps({"error": f"fault injected by the mock: status {status}"}))
+        payload = (
+            self.body
+            if self.body is not None
+            else json.dumps({"error": f"fault injected by the mock: status {status}"})
+        )
         return status, [("Content-Type", "application/json")], payload.encode("utf-8")
 
     def matches(self, method: str, path: str) -> bool:
@@ -129,8 +158,11 @@ class Fault:
         return self.path is None or path_matches(self.path, path)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in asdict(self).items()
-                if value is not None and value is not False}
+        return {
+            key: value
+            for key, value in asdict(self).items()
+            if value is not None and value is not False
+        }
 
 
 FaultList = FirstMatchList[Fault]
@@ -141,19 +173,21 @@ def _check_combination(fault: Fault, where: str) -> None:
     silent = fault.drop or fault.hang is not None
     if fault.drop and fault.hang is not None:
         raise ValueError(f"{where}: drop and hang exclude each other")
-    if silent and (fault.status is not None or fault.body is not None
-                   or fault.size is not None):
+    if silent and (fault.status is not None or fault.body is not None or fault.size is not None):
         raise ValueError(f"{where}: a dropped or hung request has no status or body")
     if silent and (fault.reset or fault.redirect):
         raise ValueError(f"{where}: a dropped or hung request is neither reset nor redirected")
     if fault.body is not None and fault.size is not None:
         raise ValueError(f"{where}: give body or size, not both")
-    if fault.redirect and (fault.status is not None or fault.body is not None
-                           or fault.size is not None or fault.reset):
+    if fault.redirect and (
+        fault.status is not None or fault.body is not None or fault.size is not None or fault.reset
+    ):
         raise ValueError(f"{where}: a redirect has its own status and no body")
     if not (silent or fault.latency is not None or fault.answers_itself or fault.reset):
-        raise ValueError(f"{where}: give at least one of latency, status, body, drop, hang, "
-                         "reset, size, redirect")
+        raise ValueError(
+            f"{where}: give at least one of latency, status, body, drop, hang, "
+            "reset, size, redirect"
+        )
 
 
 def padding_document(size: int) -> bytes:

@@ -40,8 +40,10 @@ class FirstMatchList(Generic[R]):
 
     def active(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(rule.to_dict(), remaining=left) if left is not None
-                    else rule.to_dict() for rule, left in self._rules]
+            return [
+                dict(rule.to_dict(), remaining=left) if left is not None else rule.to_dict()
+                for rule, left in self._rules
+            ]
 
     def take(self, method: str, path: str) -> R | None:
         """The first rule matching the request, counting one use of it."""

@@ -31,9 +31,9 @@ MAX_HEADER_LINE_BYTES = 65536
 MAX_HEADER_COUNT = 100
 
 
-
-def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]
-              ) -> tuple[str, list[tuple[str, str]], bytes]:
+def call_wsgi(
+    app: Callable[..., Iterable[bytes]], environ: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], bytes]:
     """Run a WSGI app on `environ`: (status line, headers, whole body)."""
     head: list[Any] = []
 
@@ -49,6 +49,7 @@ def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]
         if close is not None:
             close()
     return head[0], head[1], payload
+
 
 class RequestHeaders:
     """Request headers in arrival order with case-insensitive lookup (repeats joined by ", ").
@@ -273,8 +274,9 @@ class WsgiRequestHandler(BaseHTTPRequestHandler):
             return
         self._send(status, headers, payload)
 
-    def _send(self, status: str, headers: list[tuple[str, str]], payload: bytes,
-              keep: int | None = None) -> None:
+    def _send(
+        self, status: str, headers: list[tuple[str, str]], payload: bytes, keep: int | None = None
+    ) -> None:
         """Write the answer in one send; with `keep`, only that many bytes of the body
         (the head still announces all of it), or half the head for an empty body."""
         lines = [f"{self.protocol_version} {status}"]
@@ -303,8 +305,7 @@ class WsgiRequestHandler(BaseHTTPRequestHandler):
     def _reset_connection(self) -> None:
         """Close with a TCP reset (SO_LINGER 0) instead of an orderly shutdown."""
         try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
         except OSError:
             pass

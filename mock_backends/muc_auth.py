@@ -78,37 +78,57 @@ class MucAuthBackend(RuledBackend):
     config_keys = ("default", "rules", "authorization")
 
     def _configure(self, settings: dict[str, Any]) -> None:
-        default = expect_mapping(settings.get("default") or {"allowed": True},
-                                 "muc_auth backend.default")
+        default = expect_mapping(
+            settings.get("default") or {"allowed": True}, "muc_auth backend.default"
+        )
         check_keys(default, ("allowed", "error"), "muc_auth backend.default")
-        self.set_default(expect_bool(default.get("allowed", True), "default.allowed"),
-                         expect_str(default.get("error", ""), "default.error"))
+        self.set_default(
+            expect_bool(default.get("allowed", True), "default.allowed"),
+            expect_str(default.get("error", ""), "default.error"),
+        )
         self._configure_rules(settings.get("rules"))
-        self.require_authorization(expect_optional_str(settings.get("authorization"),
-                                                       "muc_auth backend.authorization"))
+        self.require_authorization(
+            expect_optional_str(settings.get("authorization"), "muc_auth backend.authorization")
+        )
 
     # -- state --------------------------------------------------------------------------
 
-    def add_rule(self, room: str | None = None, user: str | None = None,
-                 domain: str | None = None, allowed: bool = True, error: str = "",
-                 *, nickname: str | None = None) -> None:
+    def add_rule(
+        self,
+        room: str | None = None,
+        user: str | None = None,
+        domain: str | None = None,
+        allowed: bool = True,
+        error: str = "",
+        *,
+        nickname: str | None = None,
+    ) -> None:
         """Add a rule after the existing ones (the first matching rule decides)."""
-        self._append_rule({"room": room, "user": user, "domain": domain, "nickname": nickname,
-                           "allowed": allowed, "error": error})
+        self._append_rule(
+            {
+                "room": room,
+                "user": user,
+                "domain": domain,
+                "nickname": nickname,
+                "allowed": allowed,
+                "error": error,
+            }
+        )
 
     def set_default(self, allowed: bool, error: str = "") -> None:
         """The answer when no rule matches."""
         with self._lock:
-            self._default = {"allowed": expect_bool(allowed, "allowed"),
-                             "error": expect_str(error, "error")}
+            self._default = {
+                "allowed": expect_bool(allowed, "allowed"),
+                "error": expect_str(error, "error"),
+            }
 
     def require_authorization(self, value: str | None) -> None:
         """Answer 401 unless the Authorization header is exactly `value` (None: no check)."""
         with self._lock:
             self._authorization = expect_optional_str(value, "authorization")
 
-    def decide(self, user_jid: str, muc_jid: str, nickname: str | None = None
-               ) -> dict[str, Any]:
+    def decide(self, user_jid: str, muc_jid: str, nickname: str | None = None) -> dict[str, Any]:
         with self._lock:
             for rule in self._rules:
                 if rule.matches(user_jid, muc_jid, nickname):
@@ -128,11 +148,13 @@ class MucAuthBackend(RuledBackend):
             return response
         user_jid = request.args.get("userJID")
         muc_jid = request.args.get("mucJID")
-        missing = [name for name, value in (("userJID", user_jid), ("mucJID", muc_jid))
-                   if not value]
+        missing = [
+            name for name, value in (("userJID", user_jid), ("mucJID", muc_jid)) if not value
+        ]
         if missing:
-            return json_response({"allowed": False,
-                                  "error": f"missing query parameter {', '.join(missing)}"}, 400)
+            return json_response(
+                {"allowed": False, "error": f"missing query parameter {', '.join(missing)}"}, 400
+            )
         return json_response(self.decide(user_jid, muc_jid, request.args.get("nickname")))
 
     def _register_routes(self, app: Flask) -> None:
@@ -153,14 +175,17 @@ class MucAuthBackend(RuledBackend):
             check_keys(data, ("allowed", "error"), "default")
             if "allowed" not in data:
                 raise ValueError("default: 'allowed' (true or false) is required")
-            self.set_default(expect_bool(data["allowed"], "default.allowed"),
-                             expect_str(data.get("error", ""), "default.error"))
+            self.set_default(
+                expect_bool(data["allowed"], "default.allowed"),
+                expect_str(data.get("error", ""), "default.error"),
+            )
             return get_default()
 
         @app.put("/_mock/authorization")
         def put_authorization() -> Response:
             data = expect_mapping(request_json(), "authorization")
             check_keys(data, ("value",), "authorization")
-            self.require_authorization(expect_optional_str(data.get("value"),
-                                                           "authorization.value"))
+            self.require_authorization(
+                expect_optional_str(data.get("value"), "authorization.value")
+            )
             return json_response({"value": data.get("value")})

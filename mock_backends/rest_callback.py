@@ -38,15 +38,19 @@ Payload = ET.Element | dict[str, Any]
 
 def _pattern(text: str) -> re.Pattern[str]:
     """`*` matches any text; everything else literally."""
-    return re.compile("".join(".*" if part == "*" else re.escape(part)
-                              for part in re.split(r"(\*)", text)) + r"\Z", re.DOTALL)
+    return re.compile(
+        "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", text))
+        + r"\Z",
+        re.DOTALL,
+    )
 
 
 def stanza_fields(payload: Payload) -> dict[str, str | None]:
     """The fields rules match on, from an XML stanza or mod_rest's JSON mapping."""
     if isinstance(payload, dict):
-        return {key: None if payload.get(key) is None else str(payload.get(key))
-                for key in MATCH_KEYS}
+        return {
+            key: None if payload.get(key) is None else str(payload.get(key)) for key in MATCH_KEYS
+        }
     body = payload.find(f"{{{stanza_xml.CLIENT_NS}}}body")
     return {
         "kind": stanza_xml.local_name(payload),
@@ -103,12 +107,16 @@ class ReplyRule:
             raise ValueError(f"{where}.reply: expected an XML string or a JSON object")
         if content_type is not None and content_type not in (XML_TYPE, JSON_TYPE, TEXT_TYPE):
             raise ValueError(
-                f"{where}.content_type: expected {XML_TYPE}, {JSON_TYPE} or {TEXT_TYPE}")
+                f"{where}.content_type: expected {XML_TYPE}, {JSON_TYPE} or {TEXT_TYPE}"
+            )
         if isinstance(reply, dict) and content_type == XML_TYPE:
             raise ValueError(f"{where}: a JSON object reply cannot be sent as {XML_TYPE}")
-        return cls(match=match,
-                   status=None if status is None else expect_status(status, f"{where}.status"),
-                   reply=reply, content_type=content_type)
+        return cls(
+            match=match,
+            status=None if status is None else expect_status(status, f"{where}.status"),
+            reply=reply,
+            content_type=content_type,
+        )
 
     def matches(self, fields: dict[str, str | None]) -> bool:
         for key, wanted in self.match.items():
@@ -141,19 +149,28 @@ class RestCallbackBackend(RuledBackend):
         self._received_lock = threading.Lock()
         self._configure_rules(settings.get("rules"))
         self.set_default_status(settings.get("default_status", 202))
-        self._accept = expect_str(settings.get("accept", DEFAULT_ACCEPT),
-                                  "rest_callback backend.accept", allow_empty=False)
-        self._send_timeout = expect_seconds(settings.get("send_timeout", 10.0),
-                                            "rest_callback backend.send_timeout", 300)
+        self._accept = expect_str(
+            settings.get("accept", DEFAULT_ACCEPT),
+            "rest_callback backend.accept",
+            allow_empty=False,
+        )
+        self._send_timeout = expect_seconds(
+            settings.get("send_timeout", 10.0), "rest_callback backend.send_timeout", 300
+        )
 
     # -- state --------------------------------------------------------------------------
 
-    def add_reply_rule(self, match: dict[str, str], status: int | None = None,
-                       reply: str | dict[str, Any] | None = None,
-                       content_type: str | None = None) -> None:
+    def add_reply_rule(
+        self,
+        match: dict[str, str],
+        status: int | None = None,
+        reply: str | dict[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> None:
         """Add a rule after the existing ones (the first matching rule decides)."""
-        self._append_rule({"match": match, "status": status, "reply": reply,
-                           "content_type": content_type})
+        self._append_rule(
+            {"match": match, "status": status, "reply": reply, "content_type": content_type}
+        )
 
     def set_default_status(self, status: int) -> None:
         """The status when no rule matches (202 or 204 accept; 4xx/5xx become errors)."""
@@ -169,9 +186,13 @@ class RestCallbackBackend(RuledBackend):
         with self._received_lock:
             self._received.clear()
 
-    def send_to_prosody(self, stanza: str | ET.Element | dict[str, Any], rest_url: str,
-                        auth: tuple[str, str] | str | None = None,
-                        content_type: str | None = None) -> dict[str, Any]:
+    def send_to_prosody(
+        self,
+        stanza: str | ET.Element | dict[str, Any],
+        rest_url: str,
+        auth: tuple[str, str] | str | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
         """Bot mode: POST one stanza to Prosody's mod_rest endpoint.
 
         auth is (user, password) for Basic or a full Authorization header value (for
@@ -190,17 +211,25 @@ class RestCallbackBackend(RuledBackend):
         elif auth is not None:
             basic = (auth[0], auth[1])
         try:
-            response = requests.post(rest_url, data=data.encode("utf-8"), headers=headers,
-                                     auth=basic, timeout=self._send_timeout)
+            response = requests.post(
+                rest_url,
+                data=data.encode("utf-8"),
+                headers=headers,
+                auth=basic,
+                timeout=self._send_timeout,
+            )
         except requests.RequestException as exc:
             return {"status": None, "error": f"{type(exc).__name__}: {exc}"}
         try:
             parsed = response.json()
         except ValueError:
             parsed = None
-        return {"status": response.status_code,
-                "content_type": response.headers.get("Content-Type"),
-                "body": response.text, "json": parsed}
+        return {
+            "status": response.status_code,
+            "content_type": response.headers.get("Content-Type"),
+            "body": response.text,
+            "json": parsed,
+        }
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -241,10 +270,12 @@ class RestCallbackBackend(RuledBackend):
         if rule.reply is None:
             return _empty_response(rule.status or default_status)
         if isinstance(rule.reply, dict):
-            return Response(json.dumps(rule.reply), status=rule.status or 200,
-                            content_type=JSON_TYPE)
-        return Response(rule.reply, status=rule.status or 200,
-                        content_type=rule.content_type or XML_TYPE)
+            return Response(
+                json.dumps(rule.reply), status=rule.status or 200, content_type=JSON_TYPE
+            )
+        return Response(
+            rule.reply, status=rule.status or 200, content_type=rule.content_type or XML_TYPE
+        )
 
     def _serve_probe(self, path: str = "") -> Response:
         response = _empty_response(200)
@@ -255,10 +286,20 @@ class RestCallbackBackend(RuledBackend):
     def _register_routes(self, app: Flask) -> None:
         # Any path outside /_mock/ is the webhook, so whatever rest_callback_url names works.
         for rule, suffix in (("/", ""), ("/<path:path>", "_path")):
-            app.add_url_rule(rule, "callback" + suffix, self._serve_callback, methods=["POST"],
-                             provide_automatic_options=False)
-            app.add_url_rule(rule, "probe" + suffix, self._serve_probe, methods=["OPTIONS"],
-                             provide_automatic_options=False)
+            app.add_url_rule(
+                rule,
+                "callback" + suffix,
+                self._serve_callback,
+                methods=["POST"],
+                provide_automatic_options=False,
+            )
+            app.add_url_rule(
+                rule,
+                "probe" + suffix,
+                self._serve_probe,
+                methods=["OPTIONS"],
+                provide_automatic_options=False,
+            )
 
         self._register_rule_routes(app)
 
@@ -271,9 +312,12 @@ class RestCallbackBackend(RuledBackend):
 
         @app.get("/_mock/received")
         def get_received() -> Response:
-            return json_response([payload if isinstance(payload, dict)
-                                  else stanza_xml.tostring(payload)
-                                  for payload in self.received_stanzas()])
+            return json_response(
+                [
+                    payload if isinstance(payload, dict) else stanza_xml.tostring(payload)
+                    for payload in self.received_stanzas()
+                ]
+            )
 
         @app.delete("/_mock/received")
         def delete_received() -> Response:
@@ -295,7 +339,10 @@ class RestCallbackBackend(RuledBackend):
                 auth = (auth[0], auth[1])
             elif auth is not None and not isinstance(auth, str):
                 raise ValueError("send.auth: expected [user, password] or a header value")
-            result = self.send_to_prosody(stanza, rest_url, auth,
-                                          expect_optional_str(data.get("content_type"),
-                                                              "send.content_type"))
+            result = self.send_to_prosody(
+                stanza,
+                rest_url,
+                auth,
+                expect_optional_str(data.get("content_type"), "send.content_type"),
+            )
             return json_response(result, 200 if result["status"] is not None else 502)

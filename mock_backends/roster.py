@@ -50,8 +50,10 @@ def _flask_rule(pattern: str) -> str:
         raise ValueError(f"roster backend.path: expected a URL path without query, got {pattern!r}")
     found = [marker for marker in PATH_PLACEHOLDERS if marker in pattern]
     if len(found) != 1 or pattern.count(found[0]) != 1:
-        raise ValueError("roster backend.path: must contain the placeholder <username> "
-                         f"(or %s) exactly once, got {pattern!r}")
+        raise ValueError(
+            "roster backend.path: must contain the placeholder <username> "
+            f"(or %s) exactly once, got {pattern!r}"
+        )
     return pattern.replace(found[0], "<path:username>")
 
 
@@ -67,16 +69,23 @@ class RosterBackend(Backend):
         }
         self._unknown_user = "empty"
         self.set_unknown_user(str(settings.get("unknown_user", "empty")))
-        self._refresh_url = expect_optional_str(settings.get("refresh_url"),
-                                                "roster backend.refresh_url")
-        self._domain = expect_str(settings.get("domain", "localhost"), "roster backend.domain",
-                                  allow_empty=False)
-        self._refresh_timeout = expect_seconds(settings.get("refresh_timeout", 5.0),
-                                               "roster backend.refresh_timeout", 120)
+        self._refresh_url = expect_optional_str(
+            settings.get("refresh_url"), "roster backend.refresh_url"
+        )
+        self._domain = expect_str(
+            settings.get("domain", "localhost"), "roster backend.domain", allow_empty=False
+        )
+        self._refresh_timeout = expect_seconds(
+            settings.get("refresh_timeout", 5.0), "roster backend.refresh_timeout", 120
+        )
         self._refresh_answers: list[dict[str, Any]] = []
         self._answers_lock = threading.Lock()
-        self.app.add_url_rule(_flask_rule(settings.get("path", DEFAULT_PATH)),
-                              "roster", self._serve_roster, methods=["GET"])
+        self.app.add_url_rule(
+            _flask_rule(settings.get("path", DEFAULT_PATH)),
+            "roster",
+            self._serve_roster,
+            methods=["GET"],
+        )
 
     # -- state --------------------------------------------------------------------------
 
@@ -102,15 +111,22 @@ class RosterBackend(Backend):
     def set_unknown_user(self, mode: str) -> None:
         """`empty` answers an unknown user with {}; `404` answers 404 Not Found."""
         if mode not in UNKNOWN_USER_MODES:
-            raise ValueError(f"roster backend.unknown_user: expected one of "
-                             f"{', '.join(UNKNOWN_USER_MODES)}, got {mode!r}")
+            raise ValueError(
+                f"roster backend.unknown_user: expected one of "
+                f"{', '.join(UNKNOWN_USER_MODES)}, got {mode!r}"
+            )
         self._unknown_user = mode
 
     def set_refresh_url(self, url: str | None) -> None:
         self._refresh_url = expect_optional_str(url, "refresh_url")
 
-    def befriend(self, user_a: str, user_b: str, refresh_url: str | None = None,
-                 names: dict[str, str] | None = None) -> dict[str, Any] | None:
+    def befriend(
+        self,
+        user_a: str,
+        user_b: str,
+        refresh_url: str | None = None,
+        names: dict[str, str] | None = None,
+    ) -> dict[str, Any] | None:
         """Make two users contacts of each other, then (if a refresh URL is known) tell
         Prosody both rosters changed. Returns Prosody's answer, or None without a URL."""
         names = names or {}
@@ -201,18 +217,22 @@ class RosterBackend(Backend):
             names = expect_mapping(data.get("names") or {}, "befriend.names")
             for user, name in names.items():
                 expect_str(name, f"befriend.names[{user!r}]")
-            answer = self.befriend(users[0], users[1],
-                                   expect_optional_str(data.get("refresh_url"),
-                                                       "befriend.refresh_url"), names)
+            answer = self.befriend(
+                users[0],
+                users[1],
+                expect_optional_str(data.get("refresh_url"), "befriend.refresh_url"),
+                names,
+            )
             return json_response({"refresh": answer})
 
         @app.post("/_mock/notify")
         def post_notify() -> Response:
             data = expect_mapping(request_json(), "notify")
             check_keys(data, ("users", "refresh_url"), "notify")
-            answer = self.notify(expect_str_list(data.get("users"), "notify.users"),
-                                 expect_optional_str(data.get("refresh_url"),
-                                                     "notify.refresh_url"))
+            answer = self.notify(
+                expect_str_list(data.get("users"), "notify.users"),
+                expect_optional_str(data.get("refresh_url"), "notify.refresh_url"),
+            )
             if answer is None:
                 raise ValueError("notify: no refresh_url given and none configured")
             return json_response({"refresh": answer})
@@ -236,5 +256,8 @@ class RosterBackend(Backend):
             return json_response(self._settings())
 
     def _settings(self) -> dict[str, Any]:
-        return {"unknown_user": self._unknown_user, "refresh_url": self._refresh_url,
-                "domain": self._domain}
+        return {
+            "unknown_user": self._unknown_user,
+            "refresh_url": self._refresh_url,
+            "domain": self._domain,
+        }

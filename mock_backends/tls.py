@@ -50,14 +50,17 @@ def folder_if_made() -> Path | None:
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "prosody-harness"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "prosody-harness"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
-def _certificate(subject: x509.Name, key, issuer: x509.Name, signer, ca: bool,
-                 host: str | None = None) -> x509.Certificate:
+def _certificate(
+    subject: x509.Name, key, issuer: x509.Name, signer, ca: bool, host: str | None = None
+) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()

@@ -55,53 +55,98 @@ exit status:
 """
 
 KIND_OPTIONS = {
-    "user": (ROSTER, MUC_AUTH), "domain": (ROSTER,), "room": (MUC_AUTH,),
-    "nickname": (MUC_AUTH,), "allow_writes": (WEBHOOK,), "content_type": (WEBHOOK,),
-    "sender": (WEBHOOK,), "recipient": (WEBHOOK,),
+    "user": (ROSTER, MUC_AUTH),
+    "domain": (ROSTER,),
+    "room": (MUC_AUTH,),
+    "nickname": (MUC_AUTH,),
+    "allow_writes": (WEBHOOK,),
+    "content_type": (WEBHOOK,),
+    "sender": (WEBHOOK,),
+    "recipient": (WEBHOOK,),
 }
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "check", help="check your own roster app, MUC auth service or webhook against the "
-                      "protocol", description=DESCRIPTION, epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "check",
+        help="check your own roster app, MUC auth service or webhook against the protocol",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("kind", choices=KINDS, help="which kind of service URL is")
-    parser.add_argument("url", metavar="URL", help="the URL the module is configured with "
-                        "(roster: with %%s where the username goes)")
+    parser.add_argument(
+        "url",
+        metavar="URL",
+        help="the URL the module is configured with (roster: with %%s where the username goes)",
+    )
     common = parser.add_argument_group("all kinds")
-    common.add_argument("--timeout", type=float, metavar="SECONDS",
-                        help="the module's timeout to judge against (default: the module's "
-                             "default: roster 5, muc-auth 5, webhook 10)")
-    common.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="send this header too (repeatable); the check tells which ones "
-                             "the module can really send")
-    common.add_argument("--insecure", action="store_true",
-                        help="https: go on when the certificate does not verify (muc-auth: as "
-                             "muc_http_auth_insecure = true)")
-    common.add_argument("--ca-file", metavar="FILE",
-                        help="https: the CA certificates Prosody trusts (its ssl.cafile)")
+    common.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="the module's timeout to judge against (default: the module's "
+        "default: roster 5, muc-auth 5, webhook 10)",
+    )
+    common.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="send this header too (repeatable); the check tells which ones "
+        "the module can really send",
+    )
+    common.add_argument(
+        "--insecure",
+        action="store_true",
+        help="https: go on when the certificate does not verify (muc-auth: as "
+        "muc_http_auth_insecure = true)",
+    )
+    common.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="https: the CA certificates Prosody trusts (its ssl.cafile)",
+    )
     common.add_argument("--json", action="store_true", help="print the report as JSON")
     common.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     roster = parser.add_argument_group("roster and muc-auth")
-    roster.add_argument("--user", help="roster: a username the app has contacts for; "
-                        "muc-auth: the bare JID of a user to ask about")
-    roster.add_argument("--domain", metavar="HOST",
-                        help="roster: Prosody's VirtualHost (spots users listed as their own "
-                             "contact)")
+    roster.add_argument(
+        "--user",
+        help="roster: a username the app has contacts for; "
+        "muc-auth: the bare JID of a user to ask about",
+    )
+    roster.add_argument(
+        "--domain",
+        metavar="HOST",
+        help="roster: Prosody's VirtualHost (spots users listed as their own contact)",
+    )
     muc = parser.add_argument_group("muc-auth")
     muc.add_argument("--room", metavar="JID", help="the room's bare JID")
     muc.add_argument("--nickname", help="the nickname to ask with (default: the user's node)")
     hook = parser.add_argument_group("webhook")
-    hook.add_argument("--allow-writes", action="store_true",
-                      help="deliver test stanzas (POSTs the webhook may act on)")
-    hook.add_argument("--content-type", choices=("xml", "json"), default=None,
-                      help="as rest_callback_content_type (default xml)")
-    hook.add_argument("--from", dest="sender", metavar="JID",
-                      help="the test stanzas' sender (default "
-                           "prosody-harness-check@example.com/check)")
-    hook.add_argument("--to", dest="recipient", metavar="JID",
-                      help="the address the webhook serves (default bot.example.com)")
+    hook.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="deliver test stanzas (POSTs the webhook may act on)",
+    )
+    hook.add_argument(
+        "--content-type",
+        choices=("xml", "json"),
+        default=None,
+        help="as rest_callback_content_type (default xml)",
+    )
+    hook.add_argument(
+        "--from",
+        dest="sender",
+        metavar="JID",
+        help="the test stanzas' sender (default prosody-harness-check@example.com/check)",
+    )
+    hook.add_argument(
+        "--to",
+        dest="recipient",
+        metavar="JID",
+        help="the address the webhook serves (default bot.example.com)",
+    )
     parser.set_defaults(func=run, _parser=parser)
 
 
@@ -109,19 +154,31 @@ def options_from(args: argparse.Namespace) -> CheckOptions:
     for dest, kinds in KIND_OPTIONS.items():
         value = getattr(args, dest)
         if value not in (None, False) and args.kind not in kinds:
-            flag = {"sender": "--from", "recipient": "--to"}.get(dest, "--" + dest.replace(
-                "_", "-"))
+            flag = {"sender": "--from", "recipient": "--to"}.get(
+                dest, "--" + dest.replace("_", "-")
+            )
             raise UsageError(f"{flag} is for {' and '.join(kinds)}, not {args.kind}")
     headers: dict[str, str] = {}
     for text in args.header:
         name, value = parse_header(text)
         headers[name] = value
     return CheckOptions(
-        kind=args.kind, url=args.url, timeout=args.timeout, headers=headers,
-        insecure=args.insecure, ca_file=args.ca_file, strict=args.strict, user=args.user,
-        domain=args.domain, room=args.room, nickname=args.nickname,
-        allow_writes=args.allow_writes, content_type=args.content_type or "xml",
-        sender=args.sender, recipient=args.recipient)
+        kind=args.kind,
+        url=args.url,
+        timeout=args.timeout,
+        headers=headers,
+        insecure=args.insecure,
+        ca_file=args.ca_file,
+        strict=args.strict,
+        user=args.user,
+        domain=args.domain,
+        room=args.room,
+        nickname=args.nickname,
+        allow_writes=args.allow_writes,
+        content_type=args.content_type or "xml",
+        sender=args.sender,
+        recipient=args.recipient,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

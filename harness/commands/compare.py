@@ -131,10 +131,9 @@ def provenance_warnings(old: dict, new: dict) -> list[str]:
         if before != after:
             version_changed = True
             notes.append(f"the {target} target ran Prosody {before}, now {after}")
-    modules_changed = (
-        old.get("modules_digest") != new.get("modules_digest")
-        or old.get("modules_dir") != new.get("modules_dir")
-    )
+    modules_changed = old.get("modules_digest") != new.get("modules_digest") or old.get(
+        "modules_dir"
+    ) != new.get("modules_dir")
     if version_changed and modules_changed:
         notes.append(
             "both the Prosody version and the modules differ between the reports: a changed "

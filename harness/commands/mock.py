@@ -30,14 +30,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("kind", choices=sorted(KINDS), help="which service to play")
-    parser.add_argument("--port", type=int, default=0,
-                        help="TCP port (default 0: a free port, printed at start)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="TCP port (default 0: a free port, printed at start)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--data", metavar="FILE",
-                        help="initial state, JSON or YAML (the keys of a scenario backend)")
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="initial state, JSON or YAML (the keys of a scenario backend)",
+    )
     output = parser.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true",
-                        help="print each journal entry as one JSON line")
+    output.add_argument(
+        "--json", action="store_true", help="print each journal entry as one JSON line"
+    )
     output.add_argument("--quiet", action="store_true", help="print only the listening line")
     parser.set_defaults(func=run_mock)
 
@@ -68,8 +73,11 @@ def run_mock(args: argparse.Namespace) -> int:
         print(f"prosody-harness mock: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"prosody-harness mock: cannot listen on {args.host}:{args.port}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"prosody-harness mock: cannot listen on {args.host}:{args.port}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 1
 
     print_lock = threading.Lock()
@@ -85,8 +93,10 @@ def run_mock(args: argparse.Namespace) -> int:
     with print_lock:  # the listening line comes first, even if a request is already there
         if not args.quiet:
             backend.on_request(show)
-        print(f"{args.kind} mock listening on {backend.url} "
-              f"(control API {backend.url}/_mock/)", flush=True)
+        print(
+            f"{args.kind} mock listening on {backend.url} (control API {backend.url}/_mock/)",
+            flush=True,
+        )
     try:
         while not stop.wait(0.5):
             pass

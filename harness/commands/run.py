@@ -134,7 +134,7 @@ def register(subparsers) -> None:
 
 
 def _prosody_named(spec: str | None) -> str:
-    """", Prosody 13.0.1" for the header (the targets report what they really ran)."""
+    """ ", Prosody 13.0.1" for the header (the targets report what they really ran)."""
     try:
         return f", Prosody {resolve_prosody(spec).version}"
     except ProsodyInstallError as exc:

@@ -11,5 +11,4 @@ from harness.contract.findings import CheckReport, Finding, Severity
 from harness.contract.options import KINDS, CheckOptions, UsageError
 from harness.contract.runner import run_check
 
-__all__ = ["KINDS", "CheckOptions", "CheckReport", "Finding", "Severity", "UsageError",
-           "run_check"]
+__all__ = ["KINDS", "CheckOptions", "CheckReport", "Finding", "Severity", "UsageError", "run_check"]

@@ -40,49 +40,90 @@ def unreachable_first(exchange: Exchange) -> None:
         raise Unreachable(f"cannot reach {exchange.url}: {exchange.error}")
 
 
-def judge_transport(exchange: Exchange, options: CheckOptions, report: CheckReport,
-                    failure_effect: str, timeout_effect: str,
-                    upstream_timeout: str | None = None) -> bool:
+def judge_transport(
+    exchange: Exchange,
+    options: CheckOptions,
+    report: CheckReport,
+    failure_effect: str,
+    timeout_effect: str,
+    upstream_timeout: str | None = None,
+) -> bool:
     """Findings for an exchange that got no answer; True when there was one to judge."""
     if exchange.answered:
         return True
     kind = exchange.error_kind
     if kind == "timeout":
-        report.add(Severity.VIOLATION, "timeout",
-                   f"no answer within {exchange.elapsed:.1f} s; the module waits "
-                   f"{timeout_words(options)}",
-                   timeout_effect, probe=exchange.probe, upstream=upstream_timeout,
-                   hint=f"answer faster, or raise {options.timeout_option} (and --timeout here)")
+        report.add(
+            Severity.VIOLATION,
+            "timeout",
+            f"no answer within {exchange.elapsed:.1f} s; the module waits {timeout_words(options)}",
+            timeout_effect,
+            probe=exchange.probe,
+            upstream=upstream_timeout,
+            hint=f"answer faster, or raise {options.timeout_option} (and --timeout here)",
+        )
     elif kind == "dropped":
-        report.add(Severity.VIOLATION, "dropped",
-                   "the connection was closed without an answer", failure_effect,
-                   probe=exchange.probe)
+        report.add(
+            Severity.VIOLATION,
+            "dropped",
+            "the connection was closed without an answer",
+            failure_effect,
+            probe=exchange.probe,
+        )
     elif kind == "skipped":
-        report.add(Severity.INFO, "skipped", "not sent: " + (exchange.error or ""),
-                   "the service's answer to this input is unknown", probe=exchange.probe)
+        report.add(
+            Severity.INFO,
+            "skipped",
+            "not sent: " + (exchange.error or ""),
+            "the service's answer to this input is unknown",
+            probe=exchange.probe,
+        )
     elif kind == "tls":
-        report.add(Severity.VIOLATION, "tls-failed", exchange.error or "TLS failed",
-                   failure_effect, probe=exchange.probe)
+        report.add(
+            Severity.VIOLATION,
+            "tls-failed",
+            exchange.error or "TLS failed",
+            failure_effect,
+            probe=exchange.probe,
+        )
     else:
-        report.add(Severity.VIOLATION, "no-answer", exchange.error or "no answer",
-                   failure_effect, probe=exchange.probe)
+        report.add(
+            Severity.VIOLATION,
+            "no-answer",
+            exchange.error or "no answer",
+            failure_effect,
+            probe=exchange.probe,
+        )
     return False
 
 
-def judge_timing(exchange: Exchange, options: CheckOptions, report: CheckReport,
-                 timeout_effect: str, upstream_timeout: str | None = None) -> None:
+def judge_timing(
+    exchange: Exchange,
+    options: CheckOptions,
+    report: CheckReport,
+    timeout_effect: str,
+    upstream_timeout: str | None = None,
+) -> None:
     timeout = options.effective_timeout
     took = f"answered after {exchange.elapsed:.2f} s"
     if exchange.elapsed > timeout:
-        report.add(Severity.VIOLATION, "timeout",
-                   f"{took}, past the module's timeout of {timeout_words(options)}",
-                   timeout_effect, probe=exchange.probe, upstream=upstream_timeout,
-                   hint=f"answer faster, or raise {options.timeout_option} (and --timeout here)")
+        report.add(
+            Severity.VIOLATION,
+            "timeout",
+            f"{took}, past the module's timeout of {timeout_words(options)}",
+            timeout_effect,
+            probe=exchange.probe,
+            upstream=upstream_timeout,
+            hint=f"answer faster, or raise {options.timeout_option} (and --timeout here)",
+        )
     elif exchange.elapsed > timeout * SLOW_SHARE:
-        report.add(Severity.WARNING, "slow",
-                   f"{took}, more than half the module's timeout of {timeout_words(options)}",
-                   f"works now, but a little more load and the module gives up ({timeout_effect})",
-                   probe=exchange.probe)
+        report.add(
+            Severity.WARNING,
+            "slow",
+            f"{took}, more than half the module's timeout of {timeout_words(options)}",
+            f"works now, but a little more load and the module gives up ({timeout_effect})",
+            probe=exchange.probe,
+        )
 
 
 def judge_redirect(exchange: Exchange, report: CheckReport, effect: str) -> bool:
@@ -90,45 +131,64 @@ def judge_redirect(exchange: Exchange, report: CheckReport, effect: str) -> bool
     if exchange.status is None or not 300 <= exchange.status < 400:
         return False
     location = exchange.headers.get("location")
-    report.add(Severity.VIOLATION, "redirect",
-               f"HTTP {exchange.status}" + (f" to {location}" if location else ""),
-               "redirects are not followed: " + effect, probe=exchange.probe,
-               hint="configure the module with the final URL" if location else None)
+    report.add(
+        Severity.VIOLATION,
+        "redirect",
+        f"HTTP {exchange.status}" + (f" to {location}" if location else ""),
+        "redirects are not followed: " + effect,
+        probe=exchange.probe,
+        hint="configure the module with the final URL" if location else None,
+    )
     return True
 
 
 def judge_encoding(exchange: Exchange, report: CheckReport, effect: str) -> None:
     encoding = exchange.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        report.add(Severity.VIOLATION, "content-encoding",
-                   f"the body is sent with Content-Encoding: {encoding}, though the request "
-                   "asked for none (Accept-Encoding: identity)",
-                   "Prosody's net.http does not decompress: the module sees compressed bytes; "
-                   + effect, probe=exchange.probe,
-                   hint="do not compress answers unless the request's Accept-Encoding allows it")
+        report.add(
+            Severity.VIOLATION,
+            "content-encoding",
+            f"the body is sent with Content-Encoding: {encoding}, though the request "
+            "asked for none (Accept-Encoding: identity)",
+            "Prosody's net.http does not decompress: the module sees compressed bytes; " + effect,
+            probe=exchange.probe,
+            hint="do not compress answers unless the request's Accept-Encoding allows it",
+        )
 
 
 def unsendable_headers(options: CheckOptions, sendable: tuple[str, ...]) -> dict[str, str]:
     """The --header values the module has no way to send."""
     allowed = {name.lower() for name in sendable}
-    return {name: value for name, value in options.headers.items()
-            if name.lower() not in allowed}
+    return {name: value for name, value in options.headers.items() if name.lower() not in allowed}
 
 
-def judge_without_headers(exchange: Exchange, with_headers: Exchange, omitted: dict[str, str],
-                          options: CheckOptions, report: CheckReport, effect: str) -> None:
+def judge_without_headers(
+    exchange: Exchange,
+    with_headers: Exchange,
+    omitted: dict[str, str],
+    options: CheckOptions,
+    report: CheckReport,
+    effect: str,
+) -> None:
     """The same request without the headers the module cannot send."""
     names = ", ".join(omitted)
-    report.add(Severity.INFO, "header-not-sent",
-               f"this check sent {names} (--header)",
-               f"{options.module} never sends {names}: requests from Prosody come without it",
-               probe=with_headers.probe)
+    report.add(
+        Severity.INFO,
+        "header-not-sent",
+        f"this check sent {names} (--header)",
+        f"{options.module} never sends {names}: requests from Prosody come without it",
+        probe=with_headers.probe,
+    )
     if not exchange.answered:
         return
     if with_headers.answered and exchange.status != with_headers.status:
-        report.add(Severity.VIOLATION, "needs-unsendable-header",
-                   f"without {names} the service answers HTTP {exchange.status} "
-                   f"(with it: HTTP {with_headers.status})",
-                   effect, probe=exchange.probe,
-                   hint="let requests from Prosody's address through without it (keep the "
-                        "service on a private network), or have a proxy in front add it")
+        report.add(
+            Severity.VIOLATION,
+            "needs-unsendable-header",
+            f"without {names} the service answers HTTP {exchange.status} "
+            f"(with it: HTTP {with_headers.status})",
+            effect,
+            probe=exchange.probe,
+            hint="let requests from Prosody's address through without it (keep the "
+            "service on a private network), or have a proxy in front add it",
+        )

@@ -37,8 +37,13 @@ class Finding:
     hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"severity": self.severity.value, "code": self.code, "probe": self.probe,
-                "summary": self.summary, "effect": self.effect}
+        data = {
+            "severity": self.severity.value,
+            "code": self.code,
+            "probe": self.probe,
+            "summary": self.summary,
+            "effect": self.effect,
+        }
         if self.upstream:
             data["upstream"] = self.upstream
         if self.hint:
@@ -83,12 +88,17 @@ class Exchange:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "probe": self.probe, "method": self.method, "url": self.url,
-            "request_headers": self.request_headers, "request_body": self.request_body,
-            "status": self.status, "content_type": self.content_type,
+            "probe": self.probe,
+            "method": self.method,
+            "url": self.url,
+            "request_headers": self.request_headers,
+            "request_body": self.request_body,
+            "status": self.status,
+            "content_type": self.content_type,
             "elapsed_ms": round(self.elapsed * 1000, 1),
             "body": self.excerpt(400) if self.answered else None,
-            "error": self.error, "error_kind": self.error_kind,
+            "error": self.error,
+            "error_kind": self.error_kind,
         }
 
 
@@ -108,17 +118,30 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     unreachable: str | None = None
 
-    def add(self, severity: Severity, code: str, summary: str, effect: str, *,
-            probe: str | None = None, upstream: str | None = None,
-            hint: str | None = None) -> Finding:
+    def add(
+        self,
+        severity: Severity,
+        code: str,
+        summary: str,
+        effect: str,
+        *,
+        probe: str | None = None,
+        upstream: str | None = None,
+        hint: str | None = None,
+    ) -> Finding:
         finding = Finding(severity, code, summary, effect, probe, upstream, hint)
         for index, known in enumerate(self.findings):
             # The same answer to several probes is one finding naming them all.
-            if (known.severity, known.code, known.summary, known.effect) == \
-                    (severity, code, summary, effect):
+            if (known.severity, known.code, known.summary, known.effect) == (
+                severity,
+                code,
+                summary,
+                effect,
+            ):
                 probes = ", ".join(p for p in (known.probe, probe) if p)
-                self.findings[index] = Finding(severity, code, summary, effect,
-                                               probes or None, known.upstream, known.hint)
+                self.findings[index] = Finding(
+                    severity, code, summary, effect, probes or None, known.upstream, known.hint
+                )
                 return self.findings[index]
         self.findings.append(finding)
         return finding
@@ -141,7 +164,9 @@ class CheckReport:
 
     def to_dict(self, strict: bool = False) -> dict[str, Any]:
         return {
-            "kind": self.kind, "url": self.url, "module": self.module,
+            "kind": self.kind,
+            "url": self.url,
+            "module": self.module,
             "timeout": {"seconds": self.timeout, "module_default": self.timeout_is_default},
             "calls": self.calls,
             "unreachable": self.unreachable,

@@ -37,8 +37,11 @@ class ServiceClient:
 
     def __init__(self, timeout: float, headers: Mapping[str, str], verify: str | bool) -> None:
         self.timeout = timeout
-        self.base_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity",
-                             **dict(headers)}
+        self.base_headers = {
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",
+            **dict(headers),
+        }
         self.secret_names = {name.lower() for name in headers}  # --header: kept out of reports
         self.verify = verify
         self.timeouts_in_a_row = 0
@@ -51,28 +54,46 @@ class ServiceClient:
     def close(self) -> None:
         self.session.close()
 
-    def send(self, probe: str, method: str, url: str, *, headers: Mapping[str, str] | None = None,
-             body: str | None = None, omit: tuple[str, ...] = ()) -> Exchange:
-        sent = {name: value for name, value in {**self.base_headers, **(headers or {})}.items()
-                if name.lower() not in {o.lower() for o in omit}}
+    def send(
+        self,
+        probe: str,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: str | None = None,
+        omit: tuple[str, ...] = (),
+    ) -> Exchange:
+        sent = {
+            name: value
+            for name, value in {**self.base_headers, **(headers or {})}.items()
+            if name.lower() not in {o.lower() for o in omit}
+        }
         data = body.encode("utf-8") if body is not None else None
         prepared = self.session.prepare_request(
-            requests.Request(method, url, headers=sent, data=data))
+            requests.Request(method, url, headers=sent, data=data)
+        )
         prepared.url = url  # exactly as the module writes it: no re-quoting
-        shown = {name: "(--header)" if name.lower() in self.secret_names else value
-                 for name, value in sent.items()}
-        exchange = Exchange(probe=probe, method=method, url=url, request_headers=shown,
-                            request_body=body)
+        shown = {
+            name: "(--header)" if name.lower() in self.secret_names else value
+            for name, value in sent.items()
+        }
+        exchange = Exchange(
+            probe=probe, method=method, url=url, request_headers=shown, request_body=body
+        )
         if self.timeouts_in_a_row >= GIVE_UP_AFTER:
             exchange.error_kind = "skipped"
-            exchange.error = (f"the service did not answer the last {GIVE_UP_AFTER} probes "
-                              "in time")
+            exchange.error = f"the service did not answer the last {GIVE_UP_AFTER} probes in time"
             return exchange
         started = time.monotonic()
         try:
             response = self.session.send(
-                prepared, allow_redirects=False, verify=self.verify, stream=True,
-                timeout=(self.timeout, self.timeout + grace(self.timeout)))
+                prepared,
+                allow_redirects=False,
+                verify=self.verify,
+                stream=True,
+                timeout=(self.timeout, self.timeout + grace(self.timeout)),
+            )
             # The bytes as sent: Prosody's net.http decompresses nothing.
             exchange.body = response.raw.read(decode_content=False)
             response.close()

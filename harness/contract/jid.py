@@ -13,9 +13,15 @@ NODE_FORBIDDEN = set("\"&'/:<>@")
 MAX_PART_BYTES = 1023
 
 _PROHIBITED = (
-    stringprep.in_table_c12, stringprep.in_table_c21, stringprep.in_table_c22,
-    stringprep.in_table_c3, stringprep.in_table_c4, stringprep.in_table_c5,
-    stringprep.in_table_c6, stringprep.in_table_c7, stringprep.in_table_c8,
+    stringprep.in_table_c12,
+    stringprep.in_table_c21,
+    stringprep.in_table_c22,
+    stringprep.in_table_c3,
+    stringprep.in_table_c4,
+    stringprep.in_table_c5,
+    stringprep.in_table_c6,
+    stringprep.in_table_c7,
+    stringprep.in_table_c8,
     stringprep.in_table_c9,
 )
 
@@ -24,14 +30,12 @@ def _bidi_ok(text: str) -> bool:
     rand_al = [stringprep.in_table_d1(c) for c in text]
     if not any(rand_al):
         return True
-    return (not any(stringprep.in_table_d2(c) for c in text)
-            and rand_al[0] and rand_al[-1])
+    return not any(stringprep.in_table_d2(c) for c in text) and rand_al[0] and rand_al[-1]
 
 
 def _profile(text: str, fold: bool, prohibit_space: bool, extra: set[str]) -> str | None:
     mapped = "".join(
-        stringprep.map_table_b2(c) if fold else c
-        for c in text if not stringprep.in_table_b1(c)
+        stringprep.map_table_b2(c) if fold else c for c in text if not stringprep.in_table_b1(c)
     )
     normal = unicodedata.ucd_3_2_0.normalize("NFKC", mapped)
     for c in normal:
@@ -76,7 +80,7 @@ def split(jid: str) -> tuple[str | None, str, str | None] | None:
     at = jid.find("@")
     slash = jid.find("/")
     if at != -1 and (slash == -1 or at < slash):
-        node, rest = jid[:at], jid[at + 1:]
+        node, rest = jid[:at], jid[at + 1 :]
         if not node:
             return None
     else:

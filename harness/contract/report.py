@@ -33,13 +33,15 @@ def _outcome(exchange: Exchange) -> str:
 def _probe_line(exchange: Exchange) -> str:
     name = exchange.probe if len(exchange.probe) <= 30 else exchange.probe[:27] + "..."
     millis = f"{exchange.elapsed * 1000:,.0f} ms"
-    return (f"  {name:<30} {exchange.method:<7} {_target(exchange):<44} "
-            f"{_outcome(exchange)}  {millis}")
+    return (
+        f"  {name:<30} {exchange.method:<7} {_target(exchange):<44} {_outcome(exchange)}  {millis}"
+    )
 
 
 def _wrapped(text: str, first: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=INDENT,
-                         break_on_hyphens=False) or [first.rstrip()]
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=first, subsequent_indent=INDENT, break_on_hyphens=False
+    ) or [first.rstrip()]
 
 
 def _finding_lines(finding: Finding) -> list[str]:
@@ -55,21 +57,25 @@ def _finding_lines(finding: Finding) -> list[str]:
 
 
 def summary_line(report: CheckReport, strict: bool = False) -> str:
-    counts = [f"{report.count(Severity.VIOLATION)} violation(s)",
-              f"{report.count(Severity.WARNING)} warning(s)",
-              f"{report.count(Severity.INFO)} note(s)"]
+    counts = [
+        f"{report.count(Severity.VIOLATION)} violation(s)",
+        f"{report.count(Severity.WARNING)} warning(s)",
+        f"{report.count(Severity.INFO)} note(s)",
+    ]
     return f"result: {', '.join(counts)} (exit status {report.exit_status(strict)})"
 
 
 def to_text(report: CheckReport, strict: bool = False) -> str:
-    timeout = f"{report.timeout:g} s" + (" (the module's default)" if report.timeout_is_default
-                                         else " (--timeout)")
-    lines = [f"check {report.kind} {report.url}",
-             f"as {report.module} calls it: {report.calls or '-'}",
-             f"timeout: {timeout}"]
+    timeout = f"{report.timeout:g} s" + (
+        " (the module's default)" if report.timeout_is_default else " (--timeout)"
+    )
+    lines = [
+        f"check {report.kind} {report.url}",
+        f"as {report.module} calls it: {report.calls or '-'}",
+        f"timeout: {timeout}",
+    ]
     if report.unreachable:
-        lines += ["", f"UNREACHABLE: {report.unreachable}",
-                  "nothing was checked (exit status 2)"]
+        lines += ["", f"UNREACHABLE: {report.unreachable}", "nothing was checked (exit status 2)"]
         return "\n".join(lines) + "\n"
     if report.exchanges:
         lines += ["", "probes:"] + [_probe_line(exchange) for exchange in report.exchanges]

@@ -18,23 +18,32 @@ ITEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "name": {"type": ["string", "null"]},
-        "groups": {"oneOf": [
-            {"type": "null"},
-            {"type": "array", "items": {"type": "string", "minLength": 1}},
-            {"type": "object", "propertyNames": {"minLength": 1},
-             "additionalProperties": {"type": "boolean"}},
-        ]},
+        "groups": {
+            "oneOf": [
+                {"type": "null"},
+                {"type": "array", "items": {"type": "string", "minLength": 1}},
+                {
+                    "type": "object",
+                    "propertyNames": {"minLength": 1},
+                    "additionalProperties": {"type": "boolean"},
+                },
+            ]
+        },
     },
 }
 ITEM_VALIDATOR = Draft202012Validator(ITEM_SCHEMA)
 KNOWN_FIELDS = ("name", "groups")
 MAX_LISTED = 5
 
-FETCH_FAILS = ("the fetch fails: the user's roster request gets an error of type wait "
-               "(internal-server-error) and is fetched again at the next request; a refresh "
-               "counts the user in 'errors' and keeps the old roster")
-SKIPPED = ("the module skips each of these with a warning in Prosody's log at every fetch; "
-           "the rest of the roster is kept")
+FETCH_FAILS = (
+    "the fetch fails: the user's roster request gets an error of type wait "
+    "(internal-server-error) and is fetched again at the next request; a refresh "
+    "counts the user in 'errors' and keeps the old roster"
+)
+SKIPPED = (
+    "the module skips each of these with a warning in Prosody's log at every fetch; "
+    "the rest of the roster is kept"
+)
 
 
 def _entry_problem(data: Any) -> str | None:
@@ -70,31 +79,44 @@ def decode(exchange: Exchange, report: CheckReport) -> tuple[Any, list[str]] | N
     """The decoded document and its duplicated keys, or None (with a finding)."""
     body = exchange.body
     if body.startswith(b"\xef\xbb\xbf"):
-        report.add(Severity.VIOLATION, "roster.bom",
-                   "the body starts with a UTF-8 byte order mark",
-                   "Prosody's JSON decoder does not skip it: " + FETCH_FAILS,
-                   probe=exchange.probe, hint="send the JSON without a BOM")
+        report.add(
+            Severity.VIOLATION,
+            "roster.bom",
+            "the body starts with a UTF-8 byte order mark",
+            "Prosody's JSON decoder does not skip it: " + FETCH_FAILS,
+            probe=exchange.probe,
+            hint="send the JSON without a BOM",
+        )
         return None
     duplicates: list[str] = []
     try:
         text = body.decode("utf-8")
         data = json.loads(text, object_pairs_hook=lambda p: _duplicate_keys(p, duplicates))
     except UnicodeDecodeError:
-        report.add(Severity.VIOLATION, "roster.not-utf8", "the body is not UTF-8",
-                   FETCH_FAILS, probe=exchange.probe)
+        report.add(
+            Severity.VIOLATION,
+            "roster.not-utf8",
+            "the body is not UTF-8",
+            FETCH_FAILS,
+            probe=exchange.probe,
+        )
         return None
     except ValueError as exc:
-        report.add(Severity.VIOLATION, "roster.not-json",
-                   f"the body is not JSON ({exc.msg}): {exchange.excerpt(80)!r}",
-                   FETCH_FAILS + " (logged: 'roster service sent invalid JSON')",
-                   probe=exchange.probe,
-                   upstream="upstream's lua-cjson raised an error on it (a traceback)")
+        report.add(
+            Severity.VIOLATION,
+            "roster.not-json",
+            f"the body is not JSON ({exc.msg}): {exchange.excerpt(80)!r}",
+            FETCH_FAILS + " (logged: 'roster service sent invalid JSON')",
+            probe=exchange.probe,
+            upstream="upstream's lua-cjson raised an error on it (a traceback)",
+        )
         return None
     return data, duplicates
 
 
-def judge(exchange: Exchange, username: str, domain: str | None,
-          report: CheckReport) -> tuple[int, dict[str, dict[str, Any]]] | None:
+def judge(
+    exchange: Exchange, username: str, domain: str | None, report: CheckReport
+) -> tuple[int, dict[str, dict[str, Any]]] | None:
     """Findings for a 200 answer; the number of entries and the contacts the module keeps
     (prepped JID -> data), or None when the whole document is refused."""
     decoded = decode(exchange, report)
@@ -104,11 +126,15 @@ def judge(exchange: Exchange, username: str, domain: str | None,
     probe = exchange.probe
     if not isinstance(data, dict):
         shape = "an array" if isinstance(data, list) else f"a JSON {type(data).__name__}"
-        report.add(Severity.VIOLATION, "roster.not-object",
-                   f"the body is {shape}, not an object of contacts",
-                   FETCH_FAILS + " (logged: 'expected a JSON object mapping contact JIDs to "
-                   "contact data')", probe=probe,
-                   hint='answer {} for a user without contacts, {"jid": {...}} otherwise')
+        report.add(
+            Severity.VIOLATION,
+            "roster.not-object",
+            f"the body is {shape}, not an object of contacts",
+            FETCH_FAILS + " (logged: 'expected a JSON object mapping contact JIDs to "
+            "contact data')",
+            probe=probe,
+            hint='answer {} for a user without contacts, {"jid": {...}} otherwise',
+        )
         return None
     kept: dict[str, dict[str, Any]] = {}
     skipped: list[str] = []
@@ -117,13 +143,20 @@ def judge(exchange: Exchange, username: str, domain: str | None,
     for key, value in data.items():
         prepped = jid.prep_bare(key)
         problem = None if prepped else "not a valid bare JID"
-        if prepped and (prepped.split("@", 1)[0] == username and "@" in prepped
-                        and (domain is None or prepped.split("@", 1)[1] == domain)):
+        if prepped and (
+            prepped.split("@", 1)[0] == username
+            and "@" in prepped
+            and (domain is None or prepped.split("@", 1)[1] == domain)
+        ):
             where = f"@{domain}" if domain else " (if that is Prosody's host)"
-            report.add(Severity.WARNING, "roster.self-contact",
-                       f"contact {key!r} is the user {username}{where} themselves",
-                       "a user cannot be their own contact: the module skips it with a "
-                       "warning in the log at every fetch", probe=probe)
+            report.add(
+                Severity.WARNING,
+                "roster.self-contact",
+                f"contact {key!r} is the user {username}{where} themselves",
+                "a user cannot be their own contact: the module skips it with a "
+                "warning in the log at every fetch",
+                probe=probe,
+            )
             continue
         problem = problem or _entry_problem(value)
         if problem:
@@ -137,26 +170,44 @@ def judge(exchange: Exchange, username: str, domain: str | None,
         kept[prepped] = value
         ignored.update(name for name in value if name not in KNOWN_FIELDS)
     if skipped:
-        report.add(Severity.VIOLATION, "roster.entry-skipped",
-                   f"{len(skipped)} contact(s) of {username} the module cannot use: "
-                   f"{_listing(skipped)}", SKIPPED, probe=probe,
-                   hint="keys are bare JIDs (user@domain); values are objects with an "
-                        "optional name (string) and groups (array of names, or an object "
-                        "of name -> true/false)")
+        report.add(
+            Severity.VIOLATION,
+            "roster.entry-skipped",
+            f"{len(skipped)} contact(s) of {username} the module cannot use: {_listing(skipped)}",
+            SKIPPED,
+            probe=probe,
+            hint="keys are bare JIDs (user@domain); values are objects with an "
+            "optional name (string) and groups (array of names, or an object "
+            "of name -> true/false)",
+        )
     if duplicates:
-        report.add(Severity.WARNING, "roster.duplicate-contact",
-                   f"the same contact appears more than once: {_listing(sorted(set(duplicates)))}",
-                   "only one of the entries is kept, and which one is not defined",
-                   probe=probe)
+        report.add(
+            Severity.WARNING,
+            "roster.duplicate-contact",
+            f"the same contact appears more than once: {_listing(sorted(set(duplicates)))}",
+            "only one of the entries is kept, and which one is not defined",
+            probe=probe,
+        )
     if renamed:
-        report.add(Severity.INFO, "roster.jid-normalised",
-                   f"contact JIDs not in their normal form: {_listing(renamed)}",
-                   "the module uses the normalised form; the roster shows it", probe=probe)
+        report.add(
+            Severity.INFO,
+            "roster.jid-normalised",
+            f"contact JIDs not in their normal form: {_listing(renamed)}",
+            "the module uses the normalised form; the roster shows it",
+            probe=probe,
+        )
     if ignored:
         fields = _listing(sorted(ignored))
-        subscription = " (every contact has subscription 'both': a 'subscription' field " \
-            "changes nothing)" if "subscription" in ignored or "ask" in ignored else ""
-        report.add(Severity.INFO, "roster.ignored-fields",
-                   f"contact fields the module does not read: {fields}",
-                   "ignored" + subscription, probe=probe)
+        subscription = (
+            " (every contact has subscription 'both': a 'subscription' field changes nothing)"
+            if "subscription" in ignored or "ask" in ignored
+            else ""
+        )
+        report.add(
+            Severity.INFO,
+            "roster.ignored-fields",
+            f"contact fields the module does not read: {fields}",
+            "ignored" + subscription,
+            probe=probe,
+        )
     return len(data), kept

@@ -32,10 +32,14 @@ def validate(options: CheckOptions) -> None:
 
 def run_check(options: CheckOptions) -> CheckReport:
     validate(options)
-    report = CheckReport(kind=options.kind, url=options.url, module=options.module,
-                         timeout=options.effective_timeout,
-                         timeout_is_default=options.timeout is None,
-                         calls=PROBES[options.kind].calls(options))
+    report = CheckReport(
+        kind=options.kind,
+        url=options.url,
+        module=options.module,
+        timeout=options.effective_timeout,
+        timeout_is_default=options.timeout is None,
+        calls=PROBES[options.kind].calls(options),
+    )
     verify: str | bool = options.ca_file or default_verify()
     try:
         if urlsplit(options.url).scheme == "https":

@@ -57,8 +57,10 @@ def inspect(host: str, port: int, ca_file: str | None, timeout: float) -> Certif
     verifying = ssl.create_default_context(cafile=ca_file)
     result = Certificate(verified=True)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock, \
-                verifying.wrap_socket(sock, server_hostname=host):
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            verifying.wrap_socket(sock, server_hostname=host),
+        ):
             pass
     except ssl.SSLCertVerificationError as exc:
         result = Certificate(verified=False, error=exc.verify_message or str(exc))
@@ -70,8 +72,10 @@ def inspect(host: str, port: int, ca_file: str | None, timeout: float) -> Certif
     plain.check_hostname = False
     plain.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock, \
-                plain.wrap_socket(sock, server_hostname=host) as tls:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            plain.wrap_socket(sock, server_hostname=host) as tls,
+        ):
             der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError):
         return result
@@ -86,40 +90,56 @@ def check_tls(options: CheckOptions, report: CheckReport) -> bool:
     host, port = parts.hostname or "", parts.port or 443
     cert = inspect(host, port, options.ca_file, options.effective_timeout)
     skippable = options.kind == MUC_AUTH  # only mod_muc_http_auth has an insecure option
-    trust = (f"the CA file {options.ca_file}" if options.ca_file
-             else "the system's trusted CAs (--ca-file names the file Prosody trusts)")
+    trust = (
+        f"the CA file {options.ca_file}"
+        if options.ca_file
+        else "the system's trusted CAs (--ca-file names the file Prosody trusts)"
+    )
     if not cert.verified:
         if skippable and options.insecure:
-            report.add(Severity.WARNING, "tls.unverified",
-                       f"the certificate does not verify against {trust}: {cert.error}",
-                       "mod_muc_http_auth reaches the service only with "
-                       "muc_http_auth_insecure = true, which turns verification off "
-                       "(for development, never in production)",
-                       hint="give the service a certificate from a CA Prosody trusts")
+            report.add(
+                Severity.WARNING,
+                "tls.unverified",
+                f"the certificate does not verify against {trust}: {cert.error}",
+                "mod_muc_http_auth reaches the service only with "
+                "muc_http_auth_insecure = true, which turns verification off "
+                "(for development, never in production)",
+                hint="give the service a certificate from a CA Prosody trusts",
+            )
         else:
-            effect = ("every question fails with 'service unreachable' and every join is "
-                      "refused" if skippable else
-                      f"{options.module} has no option to skip verification: every request "
-                      "fails as unreachable")
-            report.add(Severity.VIOLATION, "tls.unverified",
-                       f"the certificate does not verify against {trust}: {cert.error}",
-                       effect,
-                       hint="use a certificate from a CA Prosody trusts, or name that CA in "
-                            "Prosody's ssl = { cafile = ... } and here with --ca-file"
-                            + ("" if options.insecure else
-                               "; --insecure checks the rest of the protocol anyway"))
+            effect = (
+                "every question fails with 'service unreachable' and every join is refused"
+                if skippable
+                else f"{options.module} has no option to skip verification: every request "
+                "fails as unreachable"
+            )
+            report.add(
+                Severity.VIOLATION,
+                "tls.unverified",
+                f"the certificate does not verify against {trust}: {cert.error}",
+                effect,
+                hint="use a certificate from a CA Prosody trusts, or name that CA in "
+                "Prosody's ssl = { cafile = ... } and here with --ca-file"
+                + (
+                    ""
+                    if options.insecure
+                    else "; --insecure checks the rest of the protocol anyway"
+                ),
+            )
         if not options.insecure:
             return False
     elif _is_ip(host) and not prosody_accepts_name(host, cert.dns_names, cert.common_names):
         severity = Severity.WARNING if (skippable and options.insecure) else Severity.VIOLATION
-        report.add(severity, "tls.ip-address-name",
-                   f"the certificate names {host} only as an IP address entry "
-                   f"(DNS names: {', '.join(cert.dns_names) or 'none'})",
-                   "Prosody's net.http matches the URL's host against DNS names and the "
-                   "common name only, so it refuses this certificate"
-                   + (" unless muc_http_auth_insecure = true" if skippable else ""),
-                   hint=f"add {host} as a DNS name to the certificate, or use a host name "
-                        "in the URL")
+        report.add(
+            severity,
+            "tls.ip-address-name",
+            f"the certificate names {host} only as an IP address entry "
+            f"(DNS names: {', '.join(cert.dns_names) or 'none'})",
+            "Prosody's net.http matches the URL's host against DNS names and the "
+            "common name only, so it refuses this certificate"
+            + (" unless muc_http_auth_insecure = true" if skippable else ""),
+            hint=f"add {host} as a DNS name to the certificate, or use a host name in the URL",
+        )
     return True
 
 

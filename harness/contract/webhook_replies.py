@@ -19,14 +19,31 @@ MAX_DEPTH = 1000
 CLIENT_NS = "jabber:client"
 VALID_TYPES = {
     "message": {"normal", "chat", "groupchat", "headline", "error"},
-    "presence": {"unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed",
-                 "probe", "error"},
+    "presence": {
+        "unavailable",
+        "subscribe",
+        "subscribed",
+        "unsubscribe",
+        "unsubscribed",
+        "probe",
+        "error",
+    },
     "iq": {"get", "set", "result", "error"},
 }
 FIELD_KIND = {
-    "body": "message", "subject": "message", "html": "message", "oob_url": "message",
-    "state": "message", "show": "presence", "status": "presence", "join": "presence",
-    "priority": "presence", "ping": "iq", "version": "iq", "disco": "iq", "items": "iq",
+    "body": "message",
+    "subject": "message",
+    "html": "message",
+    "oob_url": "message",
+    "state": "message",
+    "show": "presence",
+    "status": "presence",
+    "join": "presence",
+    "priority": "presence",
+    "ping": "iq",
+    "version": "iq",
+    "disco": "iq",
+    "items": "iq",
     "command": "iq",
 }
 COMMON_FIELDS = {"kind", "type", "to", "from", "id", "lang", "error"}
@@ -50,7 +67,7 @@ def parse_reply(body: bytes, media: str, sent_kind: str) -> tuple[Reply | None, 
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None, "the answer is not UTF-8"
-    reply, problem = (_from_xml(text) if media in XML_ALIASES else _from_json(text, sent_kind))
+    reply, problem = _from_xml(text) if media in XML_ALIASES else _from_json(text, sent_kind)
     if reply is None:
         return None, problem
     if reply.kind != sent_kind:
@@ -76,16 +93,19 @@ def _depth(element: ET.Element) -> int:
 def _from_xml(text: str) -> tuple[Reply | None, str | None]:
     rest = XML_DECLARATION.sub("", text, count=1)
     if re.search(r"<!--|<!DOCTYPE|<\?", rest, re.IGNORECASE):
-        return None, ("Prosody's XML parser stops at comments, DOCTYPE declarations and "
-                      "processing instructions")
+        return None, (
+            "Prosody's XML parser stops at comments, DOCTYPE declarations and "
+            "processing instructions"
+        )
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:
         return None, f"not well-formed XML ({exc})"
     if _depth(root) > MAX_DEPTH:
         return None, f"the XML nests elements deeper than {MAX_DEPTH} levels"
-    namespace, _, name = root.tag[1:].partition("}") if root.tag.startswith("{") \
-        else ("", "", root.tag)
+    namespace, _, name = (
+        root.tag[1:].partition("}") if root.tag.startswith("{") else ("", "", root.tag)
+    )
     if namespace not in ("", CLIENT_NS):
         return None, f"the stanza is in the namespace {namespace!r}, not jabber:client or none"
     if name not in VALID_TYPES:
@@ -97,11 +117,11 @@ def _text_problem(value: Any, where: str) -> str | None:
     if isinstance(value, str):
         return f"'{where}' contains control characters" if CONTROL.search(value) else None
     if isinstance(value, dict):
-        return next((p for k, v in value.items() if (p := _text_problem(v, f"{where}.{k}"))),
-                    None)
+        return next((p for k, v in value.items() if (p := _text_problem(v, f"{where}.{k}"))), None)
     if isinstance(value, list):
-        return next((p for i, v in enumerate(value) if (p := _text_problem(v, f"{where}[{i}]"))),
-                    None)
+        return next(
+            (p for i, v in enumerate(value) if (p := _text_problem(v, f"{where}[{i}]"))), None
+        )
     return None
 
 
@@ -150,7 +170,7 @@ def clean_text(body: bytes) -> str | None:
     head = body[:1024]
     for cut in range(4):  # the module cuts at 1,024 bytes, then back to whole characters
         try:
-            text = head[:len(head) - cut].decode("utf-8")
+            text = head[: len(head) - cut].decode("utf-8")
             break
         except UnicodeDecodeError:
             continue

@@ -56,8 +56,11 @@ def record(section: str, key: str, value: Any, path: Path | None = None) -> None
     if path is None:
         return
     data = load(path)
-    value = dict(value, recorded=datetime.date.today().isoformat()) \
-        if isinstance(value, dict) else value
+    value = (
+        dict(value, recorded=datetime.date.today().isoformat())
+        if isinstance(value, dict)
+        else value
+    )
     data.setdefault(section, {})[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".figures-")
@@ -79,8 +82,10 @@ def _fuzz_cell(fuzz: dict, surface: str, version: str) -> str:
     known = sum(1 for f in entry.get("findings", []) if f.get("known"))
     unknown = len(entry.get("findings", [])) - known
     tail = f"; {unknown} open finding(s)" if unknown else ""
-    return (f"{_number(entry['requests'])} ({_number(entry['schemathesis_requests'])} "
-            f"schemathesis, {_number(entry['hostile_requests'])} hostile){tail}")
+    return (
+        f"{_number(entry['requests'])} ({_number(entry['schemathesis_requests'])} "
+        f"schemathesis, {_number(entry['hostile_requests'])} hostile){tail}"
+    )
 
 
 def _mock_cell(fuzz: dict) -> str:
@@ -105,11 +110,13 @@ def _soak_cell(soak: dict, version: str) -> str:
     if not entry:
         return "not run"
     rss = entry.get("rss_mb", {})
-    return (f"{entry['minutes']:g} min, {_number(entry['messages_sent'])} messages sent, "
-            f"{_number(entry['messages_received'])} received, {entry['lost']} lost; "
-            f"RSS {rss.get('warm', 0):.1f} MB after warm-up, {rss.get('end', 0):.1f} MB at "
-            f"the end ({rss.get('growth_percent', 0):+.1f} %); "
-            f"{entry.get('log_errors', 0)} log error(s)")
+    return (
+        f"{entry['minutes']:g} min, {_number(entry['messages_sent'])} messages sent, "
+        f"{_number(entry['messages_received'])} received, {entry['lost']} lost; "
+        f"RSS {rss.get('warm', 0):.1f} MB after warm-up, {rss.get('end', 0):.1f} MB at "
+        f"the end ({rss.get('growth_percent', 0):+.1f} %); "
+        f"{entry.get('log_errors', 0)} log error(s)"
+    )
 
 
 def render(data: dict[str, Any]) -> str:
@@ -120,14 +127,23 @@ def render(data: dict[str, Any]) -> str:
         cells = [_fuzz_cell(fuzz, surface, version) for version in VERSIONS]
         lines.append(f"| requests fuzzed: {title} | " + " | ".join(cells) + " |")
     lines.append(f"| requests fuzzed: mock backends | {_mock_cell(fuzz)} | |")
-    lines.append("| fault matrix (faults × what is in flight) | "
-                 + " | ".join(_matrix_cell(matrix, v) for v in VERSIONS) + " |")
-    lines.append("| soak (mixed traffic, random faults) | "
-                 + " | ".join(_soak_cell(soak, v) for v in VERSIONS) + " |")
+    lines.append(
+        "| fault matrix (faults × what is in flight) | "
+        + " | ".join(_matrix_cell(matrix, v) for v in VERSIONS)
+        + " |"
+    )
+    lines.append(
+        "| soak (mixed traffic, random faults) | "
+        + " | ".join(_soak_cell(soak, v) for v in VERSIONS)
+        + " |"
+    )
     if settings:
-        lines += ["", f"Fuzzing budget: {settings.get('schemathesis')} schemathesis cases per "
-                  f"operation and {settings.get('hostile')} hostile requests per surface and "
-                  f"version, seed {settings.get('seed')}."]
+        lines += [
+            "",
+            f"Fuzzing budget: {settings.get('schemathesis')} schemathesis cases per "
+            f"operation and {settings.get('hostile')} hostile requests per surface and "
+            f"version, seed {settings.get('seed')}.",
+        ]
     lines += ["", "Found and fixed:", ""]
     lines += [f"- {d['component']}: {d['summary']}" for d in FIXED_DEFECTS] or ["- nothing"]
     lines += ["", "Found, not fixed here (each an xfail test):", ""]
@@ -147,8 +163,9 @@ def update_readme(data: dict[str, Any], readme: Path = README) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render the reliability figures into the "
-                                     "README (between its markers).")
+    parser = argparse.ArgumentParser(
+        description="Render the reliability figures into the README (between its markers)."
+    )
     parser.add_argument("--json", type=Path, default=figures_file() or DEFAULT_JSON)
     parser.add_argument("--readme", type=Path, default=README)
     parser.add_argument("--print", action="store_true", help="print the table, change nothing")

@@ -58,27 +58,45 @@ class FuzzStats:
 
     def to_json(self) -> dict:
         return {
-            "surface": self.surface, "version": self.version, "requests": self.requests,
+            "surface": self.surface,
+            "version": self.version,
+            "requests": self.requests,
             "schemathesis_requests": self.schemathesis_requests,
-            "hostile_requests": self.hostile_requests, "families": dict(self.families),
-            "statuses": dict(self.statuses), "seconds": round(self.seconds, 1),
+            "hostile_requests": self.hostile_requests,
+            "families": dict(self.families),
+            "statuses": dict(self.statuses),
+            "seconds": round(self.seconds, 1),
             "findings": [finding.to_json() for finding in self.findings],
         }
 
 
 def _settings(budget: int):
-    return settings(max_examples=budget, database=None, deadline=None,
-                    phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=budget,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
 
 
-def fuzz_hostile(surface: Surface, server: FuzzServer, version: str, budget: int,
-                 fixed_seed: int, stats: FuzzStats) -> None:
+def fuzz_hostile(
+    surface: Surface,
+    server: FuzzServer,
+    version: str,
+    budget: int,
+    fixed_seed: int,
+    stats: FuzzStats,
+) -> None:
     """`budget` hostile requests, one connection each."""
     index = OpenApiIndex(surface.document, surface.tags)
     index.operations = [op for op in index.operations if op.label not in surface.exclude]
-    shape = SurfaceShape(surface.base_path, authorization=surface.authorization,
-                         body_limit=surface.body_limit,
-                         body_limit_is_the_servers=surface.body_limit_is_the_servers)
+    shape = SurfaceShape(
+        surface.base_path,
+        authorization=surface.authorization,
+        body_limit=surface.body_limit,
+        body_limit_is_the_servers=surface.body_limit_is_the_servers,
+    )
 
     @_settings(budget)
     @seed(fixed_seed)
@@ -88,21 +106,37 @@ def fuzz_hostile(surface: Surface, server: FuzzServer, version: str, budget: int
         server.problems()
         # A request announcing more body than it sends may be waited on, and one a server
         # may refuse by closing is refused at once or never: a short look at either.
-        bound = (SHORT_LOOK_SECONDS if request.incomplete or request.may_be_cut
-                 else surface.bound + 2)
+        bound = (
+            SHORT_LOOK_SECONDS if request.incomplete or request.may_be_cut else surface.bound + 2
+        )
         response = exchange(server.host, server.port, request.to_bytes(), bound)
         stats.hostile_requests += 1
         stats.families[request.family] += 1
         stats.statuses[str(response.status or response.outcome)] += 1
-        stats.add(judge_hostile(surface.name, version, request, response, index,
-                                surface.base_path, min(bound, surface.bound),
-                                _settled(server)))
+        stats.add(
+            judge_hostile(
+                surface.name,
+                version,
+                request,
+                response,
+                index,
+                surface.base_path,
+                min(bound, surface.bound),
+                _settled(server),
+            )
+        )
 
     one()
 
 
-def fuzz_schemathesis(surface: Surface, server: FuzzServer, version: str, budget: int,
-                      fixed_seed: int, stats: FuzzStats) -> None:
+def fuzz_schemathesis(
+    surface: Surface,
+    server: FuzzServer,
+    version: str,
+    budget: int,
+    fixed_seed: int,
+    stats: FuzzStats,
+) -> None:
     """Up to `budget` schemathesis cases per operation, valid and invalid alike."""
     import schemathesis
     from schemathesis import checks
@@ -111,9 +145,13 @@ def fuzz_schemathesis(surface: Surface, server: FuzzServer, version: str, budget
     schema = schemathesis.openapi.from_path(str(surface.document))
     if surface.tags:
         schema = schema.include(tag=sorted(surface.tags))
-    to_check = [checks.not_a_server_error, checks.status_code_conformance,
-                checks.content_type_conformance, checks.response_schema_conformance,
-                checks.response_headers_conformance]
+    to_check = [
+        checks.not_a_server_error,
+        checks.status_code_conformance,
+        checks.content_type_conformance,
+        checks.response_schema_conformance,
+        checks.response_headers_conformance,
+    ]
     headers = {"Authorization": surface.authorization} if surface.authorization else {}
     base_url = server.base_url + surface.base_path
     session = requests.Session()
@@ -121,8 +159,10 @@ def fuzz_schemathesis(surface: Surface, server: FuzzServer, version: str, budget
         operation = result.ok()
         if operation.label in surface.exclude:
             continue
-        strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                             operation.as_strategy(GenerationMode.NEGATIVE))
+        strategy = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
 
         @_settings(budget)
         @seed(fixed_seed)
@@ -132,29 +172,46 @@ def fuzz_schemathesis(surface: Surface, server: FuzzServer, version: str, budget
             server.problems()
             stats.schemathesis_requests += 1
             stats.families["schemathesis"] += 1
-            stats.add(_judge_case(surface, version, case, base_url, headers, session,
-                                  to_check, server))
+            stats.add(
+                _judge_case(surface, version, case, base_url, headers, session, to_check, server)
+            )
 
         one()
     session.close()
 
 
-def _judge_case(surface: Surface, version: str, case, base_url: str, headers: dict,
-                session: requests.Session, to_check: list, server: FuzzServer
-                ) -> list[Finding]:
+def _judge_case(
+    surface: Surface,
+    version: str,
+    case,
+    base_url: str,
+    headers: dict,
+    session: requests.Session,
+    to_check: list,
+    server: FuzzServer,
+) -> list[Finding]:
     described = f"[schemathesis] {case.method} {case.formatted_path} body={case.body!r}"[:300]
 
     def finding(kind: str, detail: str, status: int = 0, body: bytes = b"") -> Finding:
-        return Finding(surface.name, version, kind, detail, described, case.method,
-                       case.formatted_path, {k.lower(): str(v) for k, v in
-                                             (case.headers or {}).items()},
-                       status=status, response_body=body)
+        return Finding(
+            surface.name,
+            version,
+            kind,
+            detail,
+            described,
+            case.method,
+            case.formatted_path,
+            {k.lower(): str(v) for k, v in (case.headers or {}).items()},
+            status=status,
+            response_body=body,
+        )
 
     found: list[Finding] = []
     started = time.monotonic()
     try:
-        response = case.call(base_url=base_url, session=session, headers=headers,
-                             timeout=surface.bound + 2)
+        response = case.call(
+            base_url=base_url, session=session, headers=headers, timeout=surface.bound + 2
+        )
     except requests.RequestException as exc:
         found.append(finding(NO_ANSWER, f"{type(exc).__name__}: {exc}"[:300]))
         response = None
@@ -167,11 +224,22 @@ def _judge_case(surface: Surface, version: str, case, base_url: str, headers: di
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - a group of failures
             for failure in getattr(exc, "exceptions", None) or [exc]:
                 name = type(failure).__name__
-                kind = (SERVER_ERROR if "ServerError" in name else
-                        SCHEMA if "Schema" in name else UNDOCUMENTED)
+                kind = (
+                    SERVER_ERROR
+                    if "ServerError" in name
+                    else SCHEMA
+                    if "Schema" in name
+                    else UNDOCUMENTED
+                )
                 title = getattr(failure, "title", "") or name
-                found.append(finding(kind, f"{title}: {failure}"[:500], response.status_code,
-                                     response.content[:2000]))
+                found.append(
+                    finding(
+                        kind,
+                        f"{title}: {failure}"[:500],
+                        response.status_code,
+                        response.content[:2000],
+                    )
+                )
     problems = _settled(server)
     if problems:
         found.append(finding(LOG, problems[0][:400]))
@@ -189,8 +257,9 @@ def _settled(server: FuzzServer) -> list[str]:
     return problems
 
 
-def fuzz_surface(surface: Surface, version: str, schemathesis_budget: int,
-                 hostile_budget: int, fixed_seed: int) -> FuzzStats:
+def fuzz_surface(
+    surface: Surface, version: str, schemathesis_budget: int, hostile_budget: int, fixed_seed: int
+) -> FuzzStats:
     """Start the surface's server, fuzz it both ways, stop it."""
     stats = FuzzStats(surface.name, version)
     started = time.monotonic()
@@ -201,8 +270,12 @@ def fuzz_surface(surface: Surface, version: str, schemathesis_budget: int,
         if hostile_budget:
             fuzz_hostile(surface, server, version, hostile_budget, fixed_seed, stats)
         time.sleep(0.2)
-        stats.add([Finding(surface.name, version, LOG, line, "(after the session)", log=[line])
-                   for line in server.problems()])
+        stats.add(
+            [
+                Finding(surface.name, version, LOG, line, "(after the session)", log=[line])
+                for line in server.problems()
+            ]
+        )
     finally:
         server.stop()
     stats.seconds = time.monotonic() - started

@@ -25,18 +25,25 @@ def _invalid_content_length(finding: Finding) -> bool:
     length = finding.headers.get("content-length", "").strip()
     if not (length.startswith("-") or "." in length):
         return False
-    return finding.kind == NO_ANSWER or (finding.kind == LOG and any(
-        "dbuffer.lua" in line for line in finding.log))
+    return finding.kind == NO_ANSWER or (
+        finding.kind == LOG and any("dbuffer.lua" in line for line in finding.log)
+    )
 
 
 def _oversize_head_left_open(finding: Finding) -> bool:
-    return (finding.version == "0.12" and finding.kind == NO_ANSWER
-            and finding.head_bytes > 8 * 1024 and "no close" in finding.detail)
+    return (
+        finding.version == "0.12"
+        and finding.kind == NO_ANSWER
+        and finding.head_bytes > 8 * 1024
+        and "no close" in finding.detail
+    )
 
 
 def _chunked_body_left_behind(finding: Finding) -> bool:
-    return (finding.kind == NO_ANSWER
-            and "chunked" in finding.headers.get("transfer-encoding", "").lower())
+    return (
+        finding.kind == NO_ANSWER
+        and "chunked" in finding.headers.get("transfer-encoding", "").lower()
+    )
 
 
 def _method_with_hyphen(finding: Finding) -> bool:
@@ -109,22 +116,30 @@ def known_defect(finding: Finding) -> str | None:
 #: What the runs found and this work fixed (the fix is in the working tree; each has a
 #: test or a fuzzed request that would catch it again).
 FIXED_DEFECTS = [
-    {"component": "mock backends",
-     "summary": "deeply nested JSON (20,000 levels) made the control API and the webhook "
-                "mock fail with a RecursionError (500, 'the mock failed'); now 400"},
-    {"component": "mock backends' openapi.yaml",
-     "summary": "GET /_mock/openapi.yaml was documented as a JSON string (it is the YAML "
-                "document), and GET /_mock/received as a list of well-formed stanzas (it "
-                "lists any JSON object the webhook mock accepted)"},
-    {"component": "scenario loader",
-     "summary": "a NUL byte or 20,000 nested brackets crashed it with a traceback; an alias "
-                "bomb took 5 GB and minutes, a 24 MB file 2 GB and minutes; and 12 % of "
-                "files cut at a random byte ran silently as another, shorter scenario. Now "
-                "each is a clear error (binary file, nesting, more than 200,000 values, over "
-                "4 MiB, a last line without a line break)"},
-    {"component": "prosody-harness run",
-     "summary": "SIGTERM killed it without stopping anything in order, and SIGTERM or "
-                "SIGKILL left its run directories, test certificates and sandbox data in "
-                "/tmp (and containers until a later run); now a run keeps its files in one "
-                "folder that a reaper process removes, with its containers, however it ends"},
+    {
+        "component": "mock backends",
+        "summary": "deeply nested JSON (20,000 levels) made the control API and the webhook "
+        "mock fail with a RecursionError (500, 'the mock failed'); now 400",
+    },
+    {
+        "component": "mock backends' openapi.yaml",
+        "summary": "GET /_mock/openapi.yaml was documented as a JSON string (it is the YAML "
+        "document), and GET /_mock/received as a list of well-formed stanzas (it "
+        "lists any JSON object the webhook mock accepted)",
+    },
+    {
+        "component": "scenario loader",
+        "summary": "a NUL byte or 20,000 nested brackets crashed it with a traceback; an alias "
+        "bomb took 5 GB and minutes, a 24 MB file 2 GB and minutes; and 12 % of "
+        "files cut at a random byte ran silently as another, shorter scenario. Now "
+        "each is a clear error (binary file, nesting, more than 200,000 values, over "
+        "4 MiB, a last line without a line break)",
+    },
+    {
+        "component": "prosody-harness run",
+        "summary": "SIGTERM killed it without stopping anything in order, and SIGTERM or "
+        "SIGKILL left its run directories, test certificates and sandbox data in "
+        "/tmp (and containers until a later run); now a run keeps its files in one "
+        "folder that a reaper process removes, with its containers, however it ends",
+    },
 ]

@@ -49,14 +49,16 @@ class Expectation:
 
 
 def _error_of(reply) -> str:
-    """"result", or "error TYPE/CONDITION" of an iq or presence."""
+    """ "result", or "error TYPE/CONDITION" of an iq or presence."""
     if reply.get("type") != "error":
         return reply.get("type") or "available"
     for error in reply:
         if stanza_xml.local_name(error) == "error":
             for child in error:
-                if child.tag.startswith("{" + STANZAS_NS + "}") and \
-                        stanza_xml.local_name(child) != "text":
+                if (
+                    child.tag.startswith("{" + STANZAS_NS + "}")
+                    and stanza_xml.local_name(child) != "text"
+                ):
                     return f"error {error.get('type')}/{stanza_xml.local_name(child)}"
     return "error"
 
@@ -71,8 +73,11 @@ def _roster_of(version: int) -> dict[str, dict[str, str]]:
 
 
 def _is_push(element) -> bool:
-    return (stanza_xml.local_name(element) == "iq" and element.get("type") == "set"
-            and element.find(f"{{{ROSTER_NS}}}query") is not None)
+    return (
+        stanza_xml.local_name(element) == "iq"
+        and element.get("type") == "set"
+        and element.find(f"{{{ROSTER_NS}}}query") is not None
+    )
 
 
 def _drain_pushes(client, wait: float = 0.0) -> int:
@@ -88,8 +93,8 @@ def _drain_pushes(client, wait: float = 0.0) -> int:
 
 # -- roster fetch: a login -----------------------------------------------------------------
 
-def login(rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], None]
-          ) -> Observed:
+
+def login(rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], None]) -> Observed:
     name = rig.fresh_name("login")
     channel.backend.backend.set_roster(name, _roster_of(1))
     fault.apply(channel.backend)
@@ -113,6 +118,7 @@ def login(rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[],
 
 # -- roster fetch: a refresh of many users ------------------------------------------------
 
+
 def _refresh_clients(rig: Rig, channel: Channel) -> list:
     """REFRESH_ONLINE users online on the channel, rosters requested (loaded where the
     backend works), shared by every refresh cell of the channel."""
@@ -130,17 +136,22 @@ def _refresh_clients(rig: Rig, channel: Channel) -> list:
 
 
 def _refresh(rig: Rig, domain: str, names: list[str], timeout: float) -> tuple[int, dict]:
-    answer = rig.target.http("POST", "/roster_admin/refresh",
-                             {"Content-Type": "application/json", "Host": domain},
-                             json.dumps(names).encode(), timeout)
+    answer = rig.target.http(
+        "POST",
+        "/roster_admin/refresh",
+        {"Content-Type": "application/json", "Host": domain},
+        json.dumps(names).encode(),
+        timeout,
+    )
     try:
         return answer.status, json.loads(answer.body or b"null") or {}
     except ValueError:
         return answer.status, {}
 
 
-def refresh_many(rig: Rig, channel: Channel, fault: BackendFault,
-                 restore: Callable[[], None]) -> Observed:
+def refresh_many(
+    rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], None]
+) -> Observed:
     clients = _refresh_clients(rig, channel)
     current = rig.roster_version[channel.domain]
     names = [f"many{index}" for index in range(REFRESH_ONLINE)]
@@ -160,8 +171,9 @@ def refresh_many(rig: Rig, channel: Channel, fault: BackendFault,
     stored_ok = pushed == 0
     if not channel.tls:
         reply = clients[0].roster_get(timeout=5)
-        stored_ok = stored_ok and _roster_items(reply) == {f"contact{current}@{HOST}":
-                                                           f"v{current}"}
+        stored_ok = stored_ok and _roster_items(reply) == {
+            f"contact{current}@{HOST}": f"v{current}"
+        }
     restore()
     recovered = None
     if not channel.tls:
@@ -175,8 +187,8 @@ def refresh_many(rig: Rig, channel: Channel, fault: BackendFault,
 
 # -- MUC auth: a join ---------------------------------------------------------------------
 
-def join(rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], None]
-         ) -> Observed:
+
+def join(rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], None]) -> Observed:
     name = rig.fresh_name("joiner")
     room = f"{rig.fresh_name('room')}@{channel.domain}"
     client = rig.user(name)
@@ -192,8 +204,11 @@ def join(rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], 
             reply = stanza_xml.parse(str(exc).split("failed: ", 1)[1])
             outcome = _error_of(reply)
         seconds = time.monotonic() - started
-        info = client.query(f'<iq type="get" to="{room}"><query xmlns='
-                            '"http://jabber.org/protocol/disco#info"/></iq>', timeout=5)
+        info = client.query(
+            f'<iq type="get" to="{room}"><query xmlns='
+            '"http://jabber.org/protocol/disco#info"/></iq>',
+            timeout=5,
+        )
         stored_ok = outcome == "joined" or _error_of(info).endswith("item-not-found")
         notes = [] if stored_ok else ["the refused join left a room behind"]
         restore()
@@ -212,16 +227,20 @@ def join(rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], 
 
 # -- webhook: an iq waiting on it ---------------------------------------------------------
 
-def iq_to_webhook(rig: Rig, channel: Channel, fault: BackendFault,
-                  restore: Callable[[], None]) -> Observed:
+
+def iq_to_webhook(
+    rig: Rig, channel: Channel, fault: BackendFault, restore: Callable[[], None]
+) -> Observed:
     client = rig.user(rig.fresh_name("asker"))
     try:
         fault.apply(channel.backend)
         if channel.backend.listening:
             channel.backend.backend.clear_journal()
         iq_id = rig.fresh_name("matrix-iq-")
-        iq = (f'<iq type="get" id="{iq_id}" to="{channel.domain}">'
-              '<query xmlns="jabber:iq:version"/></iq>')
+        iq = (
+            f'<iq type="get" id="{iq_id}" to="{channel.domain}">'
+            '<query xmlns="jabber:iq:version"/></iq>'
+        )
         started = time.monotonic()
         try:
             outcome = _error_of(client.query(iq, timeout=MODULE_TIMEOUT + 15))
@@ -229,8 +248,15 @@ def iq_to_webhook(rig: Rig, channel: Channel, fault: BackendFault,
             outcome = "no answer"
         seconds = time.monotonic() - started
         # This iq's POSTs only: a slow answer of an earlier cell is journaled when it ends.
-        delivered = sum(1 for entry in channel.backend.backend.journal()
-                        if iq_id in (entry.get("body") or "")) if channel.backend.listening else 0
+        delivered = (
+            sum(
+                1
+                for entry in channel.backend.backend.journal()
+                if iq_id in (entry.get("body") or "")
+            )
+            if channel.backend.listening
+            else 0
+        )
         stored_ok = delivered <= 1
         notes = [] if stored_ok else [f"the stanza was POSTed {delivered} times"]
         restore()
@@ -256,8 +282,11 @@ WEBHOOK_OUTCOMES = {
     "content-type": {"result"},
     "invalid-json": {"error cancel/internal-server-error"},
     # Prosody's HTTP client reads at most 10 MiB of an answer: the request fails.
-    "50mb": {"error wait/recipient-unavailable", "error cancel/internal-server-error",
-             "error wait/remote-server-timeout"},
+    "50mb": {
+        "error wait/recipient-unavailable",
+        "error cancel/internal-server-error",
+        "error wait/remote-server-timeout",
+    },
     "tls": {"error wait/recipient-unavailable"},
     "redirect": {"error cancel/internal-server-error"},
 }
@@ -265,28 +294,39 @@ WEBHOOK_OUTCOMES = {
 
 def expectation(action: str, fault: BackendFault) -> Expectation:
     if action == "a login":
-        outcomes = ({"error wait/remote-server-timeout"} if fault.name in TIMEOUT_FAULTS else
-                    {"error wait/internal-server-error", "error wait/remote-server-timeout"}
-                    if fault.name == "50mb" else {"error wait/internal-server-error"})
-        text = (f"the roster get gets `{' or '.join(sorted(outcomes))}` within "
-                f"{MODULE_TIMEOUT:g} s + {MARGIN:g} s; the next get fetches again and gets "
-                "the roster")
+        outcomes = (
+            {"error wait/remote-server-timeout"}
+            if fault.name in TIMEOUT_FAULTS
+            else {"error wait/internal-server-error", "error wait/remote-server-timeout"}
+            if fault.name == "50mb"
+            else {"error wait/internal-server-error"}
+        )
+        text = (
+            f"the roster get gets `{' or '.join(sorted(outcomes))}` within "
+            f"{MODULE_TIMEOUT:g} s + {MARGIN:g} s; the next get fetches again and gets "
+            "the roster"
+        )
         return Expectation(frozenset(outcomes), MODULE_TIMEOUT + MARGIN, text)
     if action == "a refresh of many users":
         outcome = f"HTTP 200, {REFRESH_ONLINE} errors, {REFRESH_OFFLINE} updated"
         bound = WAVES * MODULE_TIMEOUT + MARGIN
-        text = (f"`{outcome}` within {bound:g} s; no push, rosters unchanged; the next "
-                "refresh updates everyone")
+        text = (
+            f"`{outcome}` within {bound:g} s; no push, rosters unchanged; the next "
+            "refresh updates everyone"
+        )
         return Expectation(frozenset({outcome}), bound, text)
     if action == "a join":
-        text = (f"the join is refused `auth/not-authorized` within {MODULE_TIMEOUT:g} s + "
-                f"{MARGIN:g} s; no room is left behind; the next join (faults are never "
-                "cached) gets in")
-        return Expectation(frozenset({"error auth/not-authorized"}),
-                           MODULE_TIMEOUT + MARGIN, text)
+        text = (
+            f"the join is refused `auth/not-authorized` within {MODULE_TIMEOUT:g} s + "
+            f"{MARGIN:g} s; no room is left behind; the next join (faults are never "
+            "cached) gets in"
+        )
+        return Expectation(frozenset({"error auth/not-authorized"}), MODULE_TIMEOUT + MARGIN, text)
     outcomes = WEBHOOK_OUTCOMES[fault.name]
-    text = (f"the iq gets `{' or '.join(sorted(outcomes))}` within {MODULE_TIMEOUT:g} s + "
-            f"{MARGIN:g} s; the stanza is POSTed at most once; the next iq gets its result")
+    text = (
+        f"the iq gets `{' or '.join(sorted(outcomes))}` within {MODULE_TIMEOUT:g} s + "
+        f"{MARGIN:g} s; the stanza is POSTed at most once; the next iq gets its result"
+    )
     return Expectation(frozenset(outcomes), MODULE_TIMEOUT + MARGIN, text)
 
 

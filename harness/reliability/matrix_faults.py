@@ -12,16 +12,19 @@ from mock_backends import Backend, start_backend
 
 MODULE_TIMEOUT = 1.0  # http_roster_timeout, muc_http_auth_timeout, rest_callback_timeout
 FIFTY_MB = 50 * 1024 * 1024
-LOGIN_PAGE = ("<!DOCTYPE html><html><head><title>Sign in</title></head><body><form "
-              "action='/login'><input name='user'></form></body></html>")
+LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form "
+    "action='/login'><input name='user'></form></body></html>"
+)
 
 
 class FaultableBackend:
     """A mock backend that can also stop listening (connections refused) and come back
     on the same port; `backend` is the one currently serving."""
 
-    def __init__(self, kind: str, config: dict[str, Any] | None = None,
-                 tls: str | None = None) -> None:
+    def __init__(
+        self, kind: str, config: dict[str, Any] | None = None, tls: str | None = None
+    ) -> None:
         self.kind = kind
         self.config = dict(config or {}, **({"tls": tls} if tls else {}))
         self.backend: Backend = start_backend(kind, self.config)
@@ -69,32 +72,54 @@ def _nothing(faulty: FaultableBackend) -> None:
 
 
 FAULTS = [
-    BackendFault("refused", "refused", "nothing listens on the port",
-                 lambda faulty: faulty.refuse()),
-    BackendFault("reset", "reset mid-answer",
-                 "sends the head and half the body of its answer, then a TCP reset",
-                 _fault(reset=True)),
-    BackendFault("hang", "hang", "accepts the request and never answers (30 s)",
-                 _fault(hang=30)),
-    BackendFault("slow", "slow past the timeout",
-                 f"answers normally after {MODULE_TIMEOUT + 1.5:g} s "
-                 f"(the module waits {MODULE_TIMEOUT:g} s)",
-                 _fault(latency=MODULE_TIMEOUT + 1.5)),
+    BackendFault(
+        "refused", "refused", "nothing listens on the port", lambda faulty: faulty.refuse()
+    ),
+    BackendFault(
+        "reset",
+        "reset mid-answer",
+        "sends the head and half the body of its answer, then a TCP reset",
+        _fault(reset=True),
+    ),
+    BackendFault("hang", "hang", "accepts the request and never answers (30 s)", _fault(hang=30)),
+    BackendFault(
+        "slow",
+        "slow past the timeout",
+        f"answers normally after {MODULE_TIMEOUT + 1.5:g} s "
+        f"(the module waits {MODULE_TIMEOUT:g} s)",
+        _fault(latency=MODULE_TIMEOUT + 1.5),
+    ),
     BackendFault("5xx", "5xx", "answers 503 with a JSON error body", _fault(status=503)),
-    BackendFault("content-type", "wrong content type",
-                 "answers 200 with an HTML login page (text/html)",
-                 _answer(status=200, body=LOGIN_PAGE, content_type="text/html")),
-    BackendFault("invalid-json", "invalid JSON",
-                 "answers 200, application/json, with a JSON document cut short",
-                 _fault(body='{"allowed": true, "marie@localhost": {"name": "Mar')),
-    BackendFault("50mb", "a 50 MB answer",
-                 "answers 200, application/json, with a 50 MB JSON array",
-                 _fault(size=FIFTY_MB)),
-    BackendFault("tls", "TLS failure",
-                 "serves HTTPS with a self-signed certificate (the module is given "
-                 "an https:// URL to it)", _nothing, uses_tls_channel=True),
-    BackendFault("redirect", "redirect loop",
-                 "answers 302 pointing back at the same URL, forever",
-                 _fault(redirect=True)),
+    BackendFault(
+        "content-type",
+        "wrong content type",
+        "answers 200 with an HTML login page (text/html)",
+        _answer(status=200, body=LOGIN_PAGE, content_type="text/html"),
+    ),
+    BackendFault(
+        "invalid-json",
+        "invalid JSON",
+        "answers 200, application/json, with a JSON document cut short",
+        _fault(body='{"allowed": true, "marie@localhost": {"name": "Mar'),
+    ),
+    BackendFault(
+        "50mb",
+        "a 50 MB answer",
+        "answers 200, application/json, with a 50 MB JSON array",
+        _fault(size=FIFTY_MB),
+    ),
+    BackendFault(
+        "tls",
+        "TLS failure",
+        "serves HTTPS with a self-signed certificate (the module is given an https:// URL to it)",
+        _nothing,
+        uses_tls_channel=True,
+    ),
+    BackendFault(
+        "redirect",
+        "redirect loop",
+        "answers 302 pointing back at the same URL, forever",
+        _fault(redirect=True),
+    ),
 ]
 FAULTS_BY_NAME = {fault.name: fault for fault in FAULTS}

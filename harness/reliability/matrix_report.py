@@ -44,10 +44,13 @@ def _cell(cell: dict | None) -> str:
     if cell is None:
         return "not run"
     mark = {"as defined": "✅", "known defect": "⚠️ known defect", "FAILED": "❌ FAILED"}[
-        cell["verdict"]]
+        cell["verdict"]
+    ]
     recovered = {True: "recovers", False: "does not recover", None: "n/a"}[cell["recovered"]]
-    text = (f"{mark} `{cell['outcome']}` in {cell['seconds']:.2f} s; {recovered}; "
-            f"slowest ping {cell['slowest_ping']:.2f} s")
+    text = (
+        f"{mark} `{cell['outcome']}` in {cell['seconds']:.2f} s; {recovered}; "
+        f"slowest ping {cell['slowest_ping']:.2f} s"
+    )
     if cell["problems"]:
         text += " — " + "; ".join(cell["problems"])
     return text.replace("|", "\\|")
@@ -57,8 +60,11 @@ def render(cells: dict[str, list[dict[str, Any]]]) -> str:
     """The document, from the cells of each version ({version: [cell, ...]})."""
     lines = [HEADER, "## The faults", "", "| fault | what the backend does |", "|---|---|"]
     lines += [f"| {fault.title} | {fault.what} |" for fault in FAULTS]
-    by_key = {(v, c["module"], c["action"], c["fault"]): c
-              for v, version_cells in cells.items() for c in version_cells}
+    by_key = {
+        (v, c["module"], c["action"], c["fault"]): c
+        for v, version_cells in cells.items()
+        for c in version_cells
+    }
     totals = {v: {} for v in VERSIONS}
     for version, version_cells in cells.items():
         for cell in version_cells:
@@ -71,21 +77,28 @@ def render(cells: dict[str, list[dict[str, Any]]]) -> str:
         lines.append(f"| {version} | {sum(counts.values())} | {summary} |")
     for module, actions in ACTIONS.items():
         for action in actions:
-            lines += ["", f"## {module}: {action}", "",
-                      "| fault | defined outcome | Prosody 0.12 | Prosody 13 |",
-                      "|---|---|---|---|"]
+            lines += [
+                "",
+                f"## {module}: {action}",
+                "",
+                "| fault | defined outcome | Prosody 0.12 | Prosody 13 |",
+                "|---|---|---|---|",
+            ]
             for fault in FAULTS:
                 row = [fault.title, expectation(action, fault).text]
                 row += [_cell(by_key.get((v, module, action, fault.name))) for v in VERSIONS]
                 lines.append("| " + " | ".join(row) + " |")
-    known = {c["known"] for version_cells in cells.values() for c in version_cells
-             if c.get("known")}
+    known = {
+        c["known"] for version_cells in cells.values() for c in version_cells if c.get("known")
+    }
     if known:
         lines += ["", "## Known defects in these cells", ""]
         for defect in KNOWN_DEFECTS:
             if defect.id in known:
-                lines.append(f"* **{defect.id}** ({defect.component}): {defect.summary} "
-                             f"Reproduced by `tests/reliability/{defect.test}`.")
+                lines.append(
+                    f"* **{defect.id}** ({defect.component}): {defect.summary} "
+                    f"Reproduced by `tests/reliability/{defect.test}`."
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -63,41 +63,56 @@ class Rig:
             self.tls.backend.stop()
 
 
-def _host(name: str, modules: list[str], disabled: list[str], options: dict
-          ) -> VirtualHostProfile:
-    return VirtualHostProfile(name, modules_enabled=modules, modules_disabled=disabled,
-                              options=options)
+def _host(name: str, modules: list[str], disabled: list[str], options: dict) -> VirtualHostProfile:
+    return VirtualHostProfile(
+        name, modules_enabled=modules, modules_disabled=disabled, options=options
+    )
 
 
 def roster_rig(version: str) -> Rig:
     plain, tls = FaultableBackend("roster"), FaultableBackend("roster", tls="self-signed")
 
     def options(backend: FaultableBackend) -> dict:
-        return {"http_roster_url": backend.url + "/contacts/%s",
-                "http_roster_timeout": MODULE_TIMEOUT, "http_roster_concurrency": CONCURRENCY,
-                "storage": {"roster": "memory"}}
+        return {
+            "http_roster_url": backend.url + "/contacts/%s",
+            "http_roster_timeout": MODULE_TIMEOUT,
+            "http_roster_concurrency": CONCURRENCY,
+            "storage": {"roster": "memory"},
+        }
 
-    profile = Profile(hosts={
-        name: _host(name, ["http_roster_admin"], ["roster"], options(backend))
-        for name, backend in ((HOST, plain), (TLS_HOST, tls))})
-    return _started("roster fetch", version, profile, Channel(HOST, plain, False),
-                    Channel(TLS_HOST, tls, True))
+    profile = Profile(
+        hosts={
+            name: _host(name, ["http_roster_admin"], ["roster"], options(backend))
+            for name, backend in ((HOST, plain), (TLS_HOST, tls))
+        }
+    )
+    return _started(
+        "roster fetch", version, profile, Channel(HOST, plain, False), Channel(TLS_HOST, tls, True)
+    )
 
 
 def muc_rig(version: str) -> Rig:
     plain, tls = FaultableBackend("muc_auth"), FaultableBackend("muc_auth", tls="self-signed")
 
     def component(name: str, backend: FaultableBackend) -> ComponentProfile:
-        return ComponentProfile(name, "muc", modules_enabled=["muc_http_auth"], options={
-            "muc_http_auth_url": backend.url + "/can-join",
-            "muc_http_auth_timeout": MODULE_TIMEOUT,
-            # Decisions are cached, so the matrix also sees that faults never are.
-            "muc_http_auth_cache_ttl": 300})
+        return ComponentProfile(
+            name,
+            "muc",
+            modules_enabled=["muc_http_auth"],
+            options={
+                "muc_http_auth_url": backend.url + "/can-join",
+                "muc_http_auth_timeout": MODULE_TIMEOUT,
+                # Decisions are cached, so the matrix also sees that faults never are.
+                "muc_http_auth_cache_ttl": 300,
+            },
+        )
 
-    profile = Profile(components={ROOMS: component(ROOMS, plain),
-                                  TLS_ROOMS: component(TLS_ROOMS, tls)})
-    return _started("MUC auth", version, profile, Channel(ROOMS, plain, False),
-                    Channel(TLS_ROOMS, tls, True))
+    profile = Profile(
+        components={ROOMS: component(ROOMS, plain), TLS_ROOMS: component(TLS_ROOMS, tls)}
+    )
+    return _started(
+        "MUC auth", version, profile, Channel(ROOMS, plain, False), Channel(TLS_ROOMS, tls, True)
+    )
 
 
 def webhook_rig(version: str) -> Rig:
@@ -105,17 +120,23 @@ def webhook_rig(version: str) -> Rig:
     tls = FaultableBackend("rest_callback", tls="self-signed")
 
     def component(name: str, backend: FaultableBackend) -> ComponentProfile:
-        return ComponentProfile(name, "rest", options={
-            "component_secret": BOT_SECRET, "rest_callback_url": backend.url + "/stanzas",
-            "rest_callback_timeout": MODULE_TIMEOUT})
+        return ComponentProfile(
+            name,
+            "rest",
+            options={
+                "component_secret": BOT_SECRET,
+                "rest_callback_url": backend.url + "/stanzas",
+                "rest_callback_timeout": MODULE_TIMEOUT,
+            },
+        )
 
     profile = Profile(components={BOT: component(BOT, plain), TLS_BOT: component(TLS_BOT, tls)})
-    return _started("webhook", version, profile, Channel(BOT, plain, False),
-                    Channel(TLS_BOT, tls, True))
+    return _started(
+        "webhook", version, profile, Channel(BOT, plain, False), Channel(TLS_BOT, tls, True)
+    )
 
 
-def _started(module: str, version: str, profile: Profile, plain: Channel, tls: Channel
-             ) -> Rig:
+def _started(module: str, version: str, profile: Profile, plain: Channel, tls: Channel) -> Rig:
     profile.hosts.setdefault(HOST, VirtualHostProfile(HOST))
     target = ProsodyTarget(profile, prosody=version)
     rig = Rig(module, target, plain, tls)
@@ -156,8 +177,10 @@ class ResponsivenessProbe:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                self.client.query(f'<iq type="get" to="{self.domain}"><ping xmlns='
-                                  '"urn:xmpp:ping"/></iq>', timeout=5)
+                self.client.query(
+                    f'<iq type="get" to="{self.domain}"><ping xmlns="urn:xmpp:ping"/></iq>',
+                    timeout=5,
+                )
             except Exception:  # noqa: BLE001 - a lost ping is what we count
                 self.failures += 1
             self.slowest = max(self.slowest, time.monotonic() - started)

@@ -64,8 +64,9 @@ def run_cell(rig: Rig, version: str, action_name: str, fault: BackendFault) -> C
         try:
             observed = action(rig, channel, fault, channel.backend.restore)
         except Exception as exc:  # noqa: BLE001 - a crashed cell is a failed cell
-            observed = Observed(f"the action failed: {type(exc).__name__}: {exc}"[:300], 0.0,
-                                False, False)
+            observed = Observed(
+                f"the action failed: {type(exc).__name__}: {exc}"[:300], 0.0, False, False
+            )
         finally:
             channel.backend.restore()
     time.sleep(0.1)
@@ -80,19 +81,33 @@ def run_cell(rig: Rig, version: str, action_name: str, fault: BackendFault) -> C
     if observed.recovered is False:
         problems.append("the same action did not work once the backend was healthy again")
     if probe.slowest > RESPONSIVE_BOUND or probe.failures:
-        problems.append(f"Prosody stalled: the slowest bystander ping took "
-                        f"{probe.slowest:.2f} s ({probe.failures} lost)")
+        problems.append(
+            f"Prosody stalled: the slowest bystander ping took "
+            f"{probe.slowest:.2f} s ({probe.failures} lost)"
+        )
     if errors:
         problems.append(f"{len(errors)} error line(s) in the log: {errors[0][:200]}")
-    return CellResult(version, rig.module, action_name, fault.name, fault.title,
-                      expect.text, observed.outcome, observed.seconds, observed.stored_ok,
-                      observed.recovered, probe.slowest, problems,
-                      KNOWN_CELLS.get((rig.module, action_name, fault.name))
-                      if problems else None, errors)
+    return CellResult(
+        version,
+        rig.module,
+        action_name,
+        fault.name,
+        fault.title,
+        expect.text,
+        observed.outcome,
+        observed.seconds,
+        observed.stored_ok,
+        observed.recovered,
+        probe.slowest,
+        problems,
+        KNOWN_CELLS.get((rig.module, action_name, fault.name)) if problems else None,
+        errors,
+    )
 
 
-def run_matrix(version: str, modules: list[str] | None = None,
-               faults: list[str] | None = None) -> list[CellResult]:
+def run_matrix(
+    version: str, modules: list[str] | None = None, faults: list[str] | None = None
+) -> list[CellResult]:
     """Every cell for this version (or the chosen modules and faults)."""
     results: list[CellResult] = []
     for module, start in RIGS.items():

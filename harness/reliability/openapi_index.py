@@ -49,10 +49,12 @@ class OpenApiIndex:
                     continue
                 if tags is not None and not tags & set(definition.get("tags") or []):
                     continue
-                parameters = [self.resolve(p) for p in shared + (definition.get("parameters")
-                                                                 or [])]
-                operation = Operation(method.upper(), template, self.resolve(definition),
-                                      parameters)
+                parameters = [
+                    self.resolve(p) for p in shared + (definition.get("parameters") or [])
+                ]
+                operation = Operation(
+                    method.upper(), template, self.resolve(definition), parameters
+                )
                 operation.pattern = _template_pattern(template)
                 self.operations.append(operation)
 
@@ -113,8 +115,11 @@ def sample(schema: dict[str, Any] | None, depth: int = 0) -> Any:
             return {}
         properties = schema.get("properties") or {}
         required = schema.get("required") or list(properties)[:1]
-        return {name: sample(properties.get(name), depth + 1) for name in required
-                if not (properties.get(name) or {}).get("readOnly")}
+        return {
+            name: sample(properties.get(name), depth + 1)
+            for name in required
+            if not (properties.get(name) or {}).get("readOnly")
+        }
     if kind == "array":
         return [] if depth > 6 else [sample(schema.get("items"), depth + 1)]
     if kind == "integer":
@@ -131,8 +136,11 @@ def sample(schema: dict[str, Any] | None, depth: int = 0) -> Any:
 def response_schema(operation: Operation, status: int, media_type: str) -> dict | None:
     """The documented schema of a response body, when there is one."""
     responses = operation.definition.get("responses") or {}
-    entry = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX") \
+    entry = (
+        responses.get(str(status))
+        or responses.get(f"{str(status)[0]}XX")
         or responses.get("default")
+    )
     if not entry:
         return None
     content = entry.get("content") or {}

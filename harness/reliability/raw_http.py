@@ -36,8 +36,9 @@ class RawResponse:
         return (self.header("Content-Type") or "").split(";")[0].strip().lower()
 
 
-def exchange(host: str, port: int, request: bytes, bound: float,
-             half_close: bool = False) -> RawResponse:
+def exchange(
+    host: str, port: int, request: bytes, bound: float, half_close: bool = False
+) -> RawResponse:
     head_request = request.startswith(b"HEAD ")
     """Send `request` on a new connection and read one response, for at most `bound`
     seconds in all. With half_close the sending side is shut once the request is out (a
@@ -85,14 +86,16 @@ def _ended(received: bytes, outcome: str, started: float, no_body: bool) -> RawR
     return RawResponse(outcome, time.monotonic() - started, raw_head=received[:2000])
 
 
-def _answered(parsed: tuple[int, list[tuple[str, str]], bytes, bytes], seconds: float
-              ) -> RawResponse:
+def _answered(
+    parsed: tuple[int, list[tuple[str, str]], bytes, bytes], seconds: float
+) -> RawResponse:
     status, headers, body, head = parsed
     return RawResponse(ANSWERED, seconds, status, headers, body, head)
 
 
-def _parse(data: bytes, at_end: bool = False, no_body: bool = False
-           ) -> tuple[int, list[tuple[str, str]], bytes, bytes] | None:
+def _parse(
+    data: bytes, at_end: bool = False, no_body: bool = False
+) -> tuple[int, list[tuple[str, str]], bytes, bytes] | None:
     """(status, headers, body, head) once a whole response is in `data`, else None."""
     head, found, rest = data.partition(HEAD_END)
     if not found:
@@ -140,16 +143,21 @@ def _dechunk(data: bytes) -> bytes | None:
             return body
         if len(data) < size + 2:
             return None
-        body, data = body + data[:size], data[size + 2:]
+        body, data = body + data[:size], data[size + 2 :]
 
 
-def build_request(method: str, target: str, headers: list[tuple[str, str | None]], body: bytes,
-                  version: str = "HTTP/1.1", add_length: bool = True) -> bytes:
+def build_request(
+    method: str,
+    target: str,
+    headers: list[tuple[str, str | None]],
+    body: bytes,
+    version: str = "HTTP/1.1",
+    add_length: bool = True,
+) -> bytes:
     """Bytes of a request; a Content-Length is added for a body unless one is given (or
     add_length is off). Header values go out as latin-1, so any byte can be sent."""
     names = {name.lower() for name, _ in headers}
-    if add_length and body and "content-length" not in names and \
-            "transfer-encoding" not in names:
+    if add_length and body and "content-length" not in names and "transfer-encoding" not in names:
         headers = [*headers, ("Content-Length", str(len(body)))]
     line = f"{method} {target} {version}".rstrip() if version else f"{method} {target}"
     fields = [name if value is None else f"{name}: {value}" for name, value in headers]

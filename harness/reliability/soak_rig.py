@@ -44,26 +44,50 @@ class SoakRig:
 
 
 def start_rig(version: str) -> SoakRig:
-    rosters = {user_name(i): {f"{user_name((i + k) % USERS)}@{HOST}": {"name": f"friend {k}"}
-                              for k in (1, 2, 3)} for i in range(USERS)}
+    rosters = {
+        user_name(i): {
+            f"{user_name((i + k) % USERS)}@{HOST}": {"name": f"friend {k}"} for k in (1, 2, 3)
+        }
+        for i in range(USERS)
+    }
     roster = start_backend("roster", {"rosters": rosters})
     muc_auth = start_backend("muc_auth")
     webhook = start_backend("rest_callback")  # 202 to everything: an iq gets a result
     profile = Profile(
-        hosts={HOST: VirtualHostProfile(
-            HOST, modules_enabled=["http_roster_admin", "rest", "admin_rest"],
-            modules_disabled=["roster"],
-            options={"http_roster_url": roster.url + "/contacts/%s",
-                     "http_roster_timeout": MODULE_TIMEOUT, "storage": {"roster": "memory"},
-                     "admins": [f"admin@{HOST}"]})},
+        hosts={
+            HOST: VirtualHostProfile(
+                HOST,
+                modules_enabled=["http_roster_admin", "rest", "admin_rest"],
+                modules_disabled=["roster"],
+                options={
+                    "http_roster_url": roster.url + "/contacts/%s",
+                    "http_roster_timeout": MODULE_TIMEOUT,
+                    "storage": {"roster": "memory"},
+                    "admins": [f"admin@{HOST}"],
+                },
+            )
+        },
         components={
-            ROOMS: ComponentProfile(ROOMS, "muc", modules_enabled=["muc_http_auth"], options={
-                "muc_http_auth_url": muc_auth.url + "/can-join",
-                "muc_http_auth_timeout": MODULE_TIMEOUT}),
-            BOT: ComponentProfile(BOT, "rest", options={
-                "component_secret": BOT_SECRET, "rest_callback_url": webhook.url + "/stanzas",
-                "rest_callback_timeout": MODULE_TIMEOUT}),
-        })
+            ROOMS: ComponentProfile(
+                ROOMS,
+                "muc",
+                modules_enabled=["muc_http_auth"],
+                options={
+                    "muc_http_auth_url": muc_auth.url + "/can-join",
+                    "muc_http_auth_timeout": MODULE_TIMEOUT,
+                },
+            ),
+            BOT: ComponentProfile(
+                BOT,
+                "rest",
+                options={
+                    "component_secret": BOT_SECRET,
+                    "rest_callback_url": webhook.url + "/stanzas",
+                    "rest_callback_timeout": MODULE_TIMEOUT,
+                },
+            ),
+        },
+    )
     target = ProsodyTarget(profile, prosody=version)
     rig = SoakRig(target, roster, muc_auth, webhook)
     try:
@@ -78,8 +102,14 @@ def start_rig(version: str) -> SoakRig:
 
 
 FAULT_MENU = [
-    {"latency": 0.3}, {"latency": MODULE_TIMEOUT + 1}, {"status": 503}, {"status": 500},
-    {"drop": True}, {"hang": MODULE_TIMEOUT + 1}, {"reset": True}, {"body": "{not json"},
+    {"latency": 0.3},
+    {"latency": MODULE_TIMEOUT + 1},
+    {"status": 503},
+    {"status": 500},
+    {"drop": True},
+    {"hang": MODULE_TIMEOUT + 1},
+    {"reset": True},
+    {"body": "{not json"},
     {"redirect": True},
 ]
 
@@ -144,15 +174,21 @@ class RssSampler:
     def summary(self, warm_up: float) -> dict[str, float]:
         """RSS in MB after warm-up and at the end, the growth, and the slope after warm-up
         (least squares, MB per minute)."""
-        after = [(t, kib / 1024) for t, kib in self.samples if t >= warm_up] or \
-            [(t, kib / 1024) for t, kib in self.samples[-1:]]
+        after = [(t, kib / 1024) for t, kib in self.samples if t >= warm_up] or [
+            (t, kib / 1024) for t, kib in self.samples[-1:]
+        ]
         warm, end = after[0][1], after[-1][1]
         mean_t = sum(t for t, _ in after) / len(after)
         mean_m = sum(m for _, m in after) / len(after)
         spread = sum((t - mean_t) ** 2 for t, _ in after)
-        slope = (sum((t - mean_t) * (m - mean_m) for t, m in after) / spread * 60
-                 if spread else 0.0)
-        return {"start": self.samples[0][1] / 1024, "warm": warm, "end": end,
-                "peak": max(kib for _, kib in self.samples) / 1024,
-                "growth_mb": end - warm, "growth_percent": (end - warm) / warm * 100,
-                "slope_mb_per_min": slope, "samples": len(self.samples)}
+        slope = sum((t - mean_t) * (m - mean_m) for t, m in after) / spread * 60 if spread else 0.0
+        return {
+            "start": self.samples[0][1] / 1024,
+            "warm": warm,
+            "end": end,
+            "peak": max(kib for _, kib in self.samples) / 1024,
+            "growth_mb": end - warm,
+            "growth_percent": (end - warm) / warm * 100,
+            "slope_mb_per_min": slope,
+            "samples": len(self.samples),
+        }

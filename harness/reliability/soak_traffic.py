@@ -86,13 +86,21 @@ class Traffic:
     # -- the workers ---------------------------------------------------------------------
 
     def start(self) -> None:
-        loops = {"logins": self.login_or_out, "refreshes": self.refresh, "joins": self.join,
-                 "rest": self.rest_send, "admin": self.admin_call, "talk": self.client_send,
-                 "webhook": self.webhook_delivery, "sink": self.collect}
+        loops = {
+            "logins": self.login_or_out,
+            "refreshes": self.refresh,
+            "joins": self.join,
+            "rest": self.rest_send,
+            "admin": self.admin_call,
+            "talk": self.client_send,
+            "webhook": self.webhook_delivery,
+            "sink": self.collect,
+        }
         for index, (name, step) in enumerate(loops.items()):
             generator = random.Random(self.seed * 100 + index)
-            thread = threading.Thread(target=self._loop, args=(name, step, generator),
-                                      name=f"soak-{name}", daemon=True)
+            thread = threading.Thread(
+                target=self._loop, args=(name, step, generator), name=f"soak-{name}", daemon=True
+            )
             self.threads.append(thread)
             thread.start()
 
@@ -141,12 +149,21 @@ class Traffic:
         names = generator.sample([user_name(i) for i in range(USERS)], generator.randint(1, 25))
         if generator.random() < 0.3:  # the web app changed someone's roster
             name = generator.choice(names)
-            self.rig.roster.set_roster(name, {f"{user_name(generator.randrange(USERS))}@{HOST}":
-                                              {"name": "changed"}})
+            self.rig.roster.set_roster(
+                name, {f"{user_name(generator.randrange(USERS))}@{HOST}": {"name": "changed"}}
+            )
         bound = math.ceil(len(names) / 8) * MODULE_TIMEOUT + 8
-        answer = self._timed("refresh", lambda: self.rig.target.http(
-            "POST", "/roster_admin/refresh", {"Content-Type": "application/json"},
-            json.dumps(names).encode(), bound + 5), bound)
+        answer = self._timed(
+            "refresh",
+            lambda: self.rig.target.http(
+                "POST",
+                "/roster_admin/refresh",
+                {"Content-Type": "application/json"},
+                json.dumps(names).encode(),
+                bound + 5,
+            ),
+            bound,
+        )
         self.ledger.count(f"refreshes (HTTP {answer.status})")
 
     def join(self, generator: random.Random) -> None:
@@ -173,10 +190,19 @@ class Traffic:
 
     def rest_send(self, generator: random.Random) -> None:
         message_id = self.new_id("rest-")
-        body = {"kind": "message", "type": "chat", "to": f"sink@{HOST}", "id": message_id,
-                "body": message_id}
-        answer = self._timed("REST send", lambda: self.rig.target.http(
-            "POST", "/rest", _auth("sender", PASSWORD), json.dumps(body).encode(), BOUND))
+        body = {
+            "kind": "message",
+            "type": "chat",
+            "to": f"sink@{HOST}",
+            "id": message_id,
+            "body": message_id,
+        }
+        answer = self._timed(
+            "REST send",
+            lambda: self.rig.target.http(
+                "POST", "/rest", _auth("sender", PASSWORD), json.dumps(body).encode(), BOUND
+            ),
+        )
         self.ledger.count(f"REST sends (HTTP {answer.status})")
         if answer.status == 202:
             self.ledger.accepted(message_id, "REST")
@@ -186,44 +212,56 @@ class Traffic:
         choice = generator.random()
         if choice < 0.4:
             message_id = self.new_id("admin-")
-            answer = self.rig.target.http("POST", "/admin_rest/message/sink", headers,
-                                          json.dumps({"message": message_id}).encode(), BOUND)
+            answer = self.rig.target.http(
+                "POST",
+                "/admin_rest/message/sink",
+                headers,
+                json.dumps({"message": message_id}).encode(),
+                BOUND,
+            )
             if answer.status in (200, 202):
                 self.ledger.accepted(message_id, "admin")
         elif choice < 0.7:
             answer = self.rig.target.http("GET", "/admin_rest/users/count", headers, None, BOUND)
         else:
             user = user_name(generator.randrange(USERS))
-            answer = self.rig.target.http("GET", f"/admin_rest/user/{user}", headers, None,
-                                          BOUND)
+            answer = self.rig.target.http("GET", f"/admin_rest/user/{user}", headers, None, BOUND)
         self.ledger.count(f"admin calls (HTTP {answer.status})")
 
     def client_send(self, generator: random.Random) -> None:
         message_id = self.new_id("xmpp-")
-        self.talker.send(f'<message to="sink@{HOST}" type="chat" id="{message_id}">'
-                         f"<body>{message_id}</body></message>")
+        self.talker.send(
+            f'<message to="sink@{HOST}" type="chat" id="{message_id}">'
+            f"<body>{message_id}</body></message>"
+        )
         self.ledger.accepted(message_id, "XMPP")
         self.ledger.count("XMPP messages")
 
     def webhook_delivery(self, generator: random.Random) -> None:
         if generator.random() < 0.5:
             message_id = self.new_id("hook-")
-            self.hooker.send(f'<message to="{BOT}" type="chat" id="{message_id}">'
-                             f"<body>{message_id}</body></message>")
+            self.hooker.send(
+                f'<message to="{BOT}" type="chat" id="{message_id}">'
+                f"<body>{message_id}</body></message>"
+            )
             with self.ledger.lock:
                 self.ledger.webhook_sent.add(message_id)
             self.ledger.count("webhook messages")
         else:
-            reply = self._timed("iq to the webhook", lambda: self.hooker.query(
-                f'<iq type="get" to="{BOT}"><query xmlns="jabber:iq:version"/></iq>',
-                timeout=BOUND))
+            reply = self._timed(
+                "iq to the webhook",
+                lambda: self.hooker.query(
+                    f'<iq type="get" to="{BOT}"><query xmlns="jabber:iq:version"/></iq>',
+                    timeout=BOUND,
+                ),
+            )
             self.ledger.count(f"webhook iqs ({reply.get('type')})")
         self._collect_bounces(0.0)
 
     def _collect_bounces(self, wait: float) -> None:
         def bounce(element) -> bool:
-            return (stanza_xml.local_name(element) == "message"
-                    and element.get("type") == "error")
+            return stanza_xml.local_name(element) == "message" and element.get("type") == "error"
+
         try:
             while True:
                 element = self.hooker.receive(bounce, timeout=wait)
@@ -235,6 +273,7 @@ class Traffic:
     def collect(self, generator: random.Random) -> None:
         def message(element) -> bool:
             return stanza_xml.local_name(element) == "message"
+
         try:
             element = self.sink.receive(message, timeout=0.5)
         except TargetError:

@@ -47,8 +47,9 @@ class FuzzServer:
 
 
 class ProsodyServer(FuzzServer):
-    def __init__(self, profile: Profile, version: str, accounts: dict[str, str],
-                 backends: list | None = None) -> None:
+    def __init__(
+        self, profile: Profile, version: str, accounts: dict[str, str], backends: list | None = None
+    ) -> None:
         self.target = ProsodyTarget(profile, prosody=version)
         self.accounts = accounts
         self.backends = backends or []
@@ -68,7 +69,7 @@ class ProsodyServer(FuzzServer):
 
     def problems(self) -> list[str]:
         lines = self.target.log()
-        new, self._seen = lines[self._seen:], len(lines)
+        new, self._seen = lines[self._seen :], len(lines)
         return [line.raw for line in new if line.is_error]
 
     def between_requests(self) -> None:
@@ -90,7 +91,7 @@ class MockServer(FuzzServer):
 
     def problems(self) -> list[str]:
         errors = self.backend.handler_errors()
-        new, self._seen = errors[self._seen:], len(errors)
+        new, self._seen = errors[self._seen :], len(errors)
         return [error.strip().splitlines()[-1] for error in new]
 
     def between_requests(self) -> None:
@@ -119,10 +120,20 @@ class Surface:
 
 def _roster_admin(version: str) -> FuzzServer:
     roster = start_backend("roster", {"rosters": {"john": {"marie@localhost": {"name": "M"}}}})
-    profile = Profile(hosts={HOST: VirtualHostProfile(
-        HOST, modules_enabled=["http_roster_admin"], modules_disabled=["roster"],
-        options={"http_roster_url": roster.url + "/contacts/%s", "http_roster_timeout": 2,
-                 "storage": {"roster": "memory"}})})
+    profile = Profile(
+        hosts={
+            HOST: VirtualHostProfile(
+                HOST,
+                modules_enabled=["http_roster_admin"],
+                modules_disabled=["roster"],
+                options={
+                    "http_roster_url": roster.url + "/contacts/%s",
+                    "http_roster_timeout": 2,
+                    "storage": {"roster": "memory"},
+                },
+            )
+        }
+    )
     server = ProsodyServer(profile, version, {"john": PASSWORD}, [roster])
     try:
         # One user online, so that refreshes naming john really fetch.
@@ -135,20 +146,33 @@ def _roster_admin(version: str) -> FuzzServer:
 
 def _rest(version: str) -> FuzzServer:
     # No s2s: stanzas to other domains bounce at once instead of looking the domain up.
-    profile = Profile(hosts={HOST: VirtualHostProfile(
-        HOST, modules_enabled=["rest", "version"], modules_disabled=["s2s"],
-        options={"rest_iq_timeout": 1, "rest_iq_max_timeout": 1})})
+    profile = Profile(
+        hosts={
+            HOST: VirtualHostProfile(
+                HOST,
+                modules_enabled=["rest", "version"],
+                modules_disabled=["s2s"],
+                options={"rest_iq_timeout": 1, "rest_iq_max_timeout": 1},
+            )
+        }
+    )
     return ProsodyServer(profile, version, {"john": PASSWORD})
 
 
 def _admin_rest(version: str) -> FuzzServer:
     profile = Profile(
-        hosts={HOST: VirtualHostProfile(
-            HOST, modules_enabled=["admin_rest", "offline", "vcard", "groups_internal"],
-            options={"admins": [f"admin@{HOST}"], "groups_muc_host": "rooms.localhost"})},
-        components={"rooms.localhost": ComponentProfile("rooms.localhost", "muc")})
-    return ProsodyServer(profile, version, {"admin": ADMIN_PASSWORD, "john": PASSWORD,
-                                            "marie": PASSWORD})
+        hosts={
+            HOST: VirtualHostProfile(
+                HOST,
+                modules_enabled=["admin_rest", "offline", "vcard", "groups_internal"],
+                options={"admins": [f"admin@{HOST}"], "groups_muc_host": "rooms.localhost"},
+            )
+        },
+        components={"rooms.localhost": ComponentProfile("rooms.localhost", "muc")},
+    )
+    return ProsodyServer(
+        profile, version, {"admin": ADMIN_PASSWORD, "john": PASSWORD, "marie": PASSWORD}
+    )
 
 
 def _mock(kind: str) -> Callable[[str], FuzzServer]:
@@ -156,17 +180,44 @@ def _mock(kind: str) -> Callable[[str], FuzzServer]:
 
 
 SURFACES = {
-    surface.name: surface for surface in [
-        Surface("roster_admin", MODULES / "mod_http_roster_admin" / "openapi.yaml",
-                "/roster_admin", _roster_admin, bound=5.0),
-        Surface("rest", MODULES / "mod_rest" / "openapi.yaml", "", _rest,
-                authorization=basic("john", PASSWORD), body_limit=196608, bound=6.0),
-        Surface("admin_rest", MODULES / "mod_admin_rest" / "openapi.yaml", "/admin_rest",
-                _admin_rest, authorization=basic(f"admin@{HOST}", ADMIN_PASSWORD)),
-        *(Surface(f"mock_{kind}", REPO / "mock_backends" / "openapi.yaml", "", _mock(kind),
-                  versions=(MOCK_VERSION,), tags={kind, "control", f"{kind} control"},
-                  exclude=OUTBOUND_CONTROL, body_limit=16 * 1024 * 1024,
-                  body_limit_is_the_servers=True)
-          for kind in ("roster", "muc_auth", "rest_callback")),
+    surface.name: surface
+    for surface in [
+        Surface(
+            "roster_admin",
+            MODULES / "mod_http_roster_admin" / "openapi.yaml",
+            "/roster_admin",
+            _roster_admin,
+            bound=5.0,
+        ),
+        Surface(
+            "rest",
+            MODULES / "mod_rest" / "openapi.yaml",
+            "",
+            _rest,
+            authorization=basic("john", PASSWORD),
+            body_limit=196608,
+            bound=6.0,
+        ),
+        Surface(
+            "admin_rest",
+            MODULES / "mod_admin_rest" / "openapi.yaml",
+            "/admin_rest",
+            _admin_rest,
+            authorization=basic(f"admin@{HOST}", ADMIN_PASSWORD),
+        ),
+        *(
+            Surface(
+                f"mock_{kind}",
+                REPO / "mock_backends" / "openapi.yaml",
+                "",
+                _mock(kind),
+                versions=(MOCK_VERSION,),
+                tags={kind, "control", f"{kind} control"},
+                exclude=OUTBOUND_CONTROL,
+                body_limit=16 * 1024 * 1024,
+                body_limit_is_the_servers=True,
+            )
+            for kind in ("roster", "muc_auth", "rest_callback")
+        ),
     ]
 }

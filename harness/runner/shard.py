@@ -20,7 +20,7 @@ class ShardError(ValueError):
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """"2/4" -> (2, 4); K counts from 1."""
+    """ "2/4" -> (2, 4); K counts from 1."""
     found = SHARD.match(text.strip())
     if not found:
         raise ShardError(f"--shard {text!r}: expected K/N, e.g. 2/4")

@@ -59,7 +59,8 @@ def boot_config(config: ResolvedConfig, http_port: int, data_dir: str) -> dict[s
     if config.config_file:
         disabled = config.options.get("modules_disabled")
         owned["modules_disabled"] = [
-            *(disabled if isinstance(disabled, list) else []), *NOT_IN_SANDBOX
+            *(disabled if isinstance(disabled, list) else []),
+            *NOT_IN_SANDBOX,
         ]
         path = os.path.join(data_dir, "prosody.cfg.lua")
         with open(path, "w", encoding="utf-8") as file:

@@ -44,7 +44,10 @@ class SandboxTarget(Target):
         if self.sandbox is not None:
             raise TargetError("the sandbox target is already started")
         sandbox = Sandbox(
-            self.profile, self.modules_dir, self._source_dir(), realtime=True,
+            self.profile,
+            self.modules_dir,
+            self._source_dir(),
+            realtime=True,
             **coverage.sandbox_options(self, self.modules_dir or PROJECT_MODULES),
         )
         self.version = sandbox.version

@@ -69,8 +69,11 @@ def with_lua_config(doc: LocatedDocument) -> LocatedDocument:
     if config is None or not isinstance(doc.data, dict):
         return doc
     if doc.data.get("prosody"):
-        raise doc.error(("prosody",), f"this folder's {CONFIG_NAME} is the profile of its "
-                        "scenarios; a scenario here cannot add a prosody: section")
+        raise doc.error(
+            ("prosody",),
+            f"this folder's {CONFIG_NAME} is the profile of its "
+            "scenarios; a scenario here cannot add a prosody: section",
+        )
     data = {**doc.data, "prosody": {"config_file": config}, "shared_server": False}
     return LocatedDocument(doc.file, data, dict(doc.lines))
 
@@ -132,9 +135,7 @@ def expand_cases(doc: LocatedDocument) -> list[LocatedDocument]:
 
 def _fill(value: Any, case: dict[str, Any], doc: LocatedDocument, where: Path) -> Any:
     if isinstance(value, dict):
-        return {
-            _fill(k, case, doc, where): _fill(v, case, doc, where) for k, v in value.items()
-        }
+        return {_fill(k, case, doc, where): _fill(v, case, doc, where) for k, v in value.items()}
     if isinstance(value, list):
         return [_fill(item, case, doc, where) for item in value]
     if not isinstance(value, str):
@@ -142,8 +143,11 @@ def _fill(value: Any, case: dict[str, Any], doc: LocatedDocument, where: Path) -
 
     def lookup(found: re.Match) -> Any:
         if found[1] not in case:
-            raise doc.error(where, f"${{case.{found[1]}}} is used, but this case has no "
-                            f"{found[1]!r} (it has: {', '.join(map(str, case))})")
+            raise doc.error(
+                where,
+                f"${{case.{found[1]}}} is used, but this case has no "
+                f"{found[1]!r} (it has: {', '.join(map(str, case))})",
+            )
         return case[found[1]]
 
     whole = CASE.fullmatch(value)

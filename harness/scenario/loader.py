@@ -61,25 +61,37 @@ def read_text(file: str) -> str:
     try:
         size = os.path.getsize(file)
         if size > MAX_FILE_BYTES:
-            raise ScenarioError(file, None, f"the file is {size / 2**20:.1f} MiB; a scenario "
-                                f"file is at most {MAX_FILE_BYTES // 2**20} MiB")
+            raise ScenarioError(
+                file,
+                None,
+                f"the file is {size / 2**20:.1f} MiB; a scenario "
+                f"file is at most {MAX_FILE_BYTES // 2**20} MiB",
+            )
         data = FilePath(file).read_bytes()
     except OSError as exc:
         raise ScenarioError(file, None, f"cannot read: {exc}") from None
     if b"\x00" in data:
         offset = data.index(b"\x00")
-        raise ScenarioError(file, data.count(b"\n", 0, offset) + 1,
-                            f"a binary file, not a scenario (a NUL byte at offset {offset})")
+        raise ScenarioError(
+            file,
+            data.count(b"\n", 0, offset) + 1,
+            f"a binary file, not a scenario (a NUL byte at offset {offset})",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ScenarioError(file, data.count(b"\n", 0, exc.start) + 1,
-                            f"not UTF-8 text (a binary file?): byte 0x{data[exc.start]:02x} "
-                            f"at offset {exc.start}") from None
+        raise ScenarioError(
+            file,
+            data.count(b"\n", 0, exc.start) + 1,
+            f"not UTF-8 text (a binary file?): byte 0x{data[exc.start]:02x} at offset {exc.start}",
+        ) from None
     if text and not text.endswith(("\n", "\r")):
-        raise ScenarioError(file, text.count("\n") + 1,
-                            "the last line has no line break: the file looks cut short "
-                            "(truncated); if it is complete, end it with a line break")
+        raise ScenarioError(
+            file,
+            text.count("\n") + 1,
+            "the last line has no line break: the file looks cut short "
+            "(truncated); if it is complete, end it with a line break",
+        )
     return text
 
 
@@ -140,8 +152,11 @@ def scenario_from_document(doc: LocatedDocument) -> Scenario:
     }
     for name, spec in (data.get("backends") or {}).items():
         if "kind" not in spec:
-            raise doc.error(("backends", name), f"backend {name!r} needs a kind: (here or in "
-                            f"{folder.DEFAULTS_FILE}): {', '.join(BACKEND_KINDS)}")
+            raise doc.error(
+                ("backends", name),
+                f"backend {name!r} needs a kind: (here or in "
+                f"{folder.DEFAULTS_FILE}): {', '.join(BACKEND_KINDS)}",
+            )
     backends = {
         name: BackendSpec(name, spec["kind"], {k: v for k, v in spec.items() if k != "kind"})
         for name, spec in (data.get("backends") or {}).items()

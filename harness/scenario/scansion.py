@@ -132,8 +132,11 @@ class _Reader:
         if _is_comment(line):
             return index + 1
         if line[:1].isspace():
-            raise self.error(number, f"indented line outside a block: {stripped!r} (a stanza "
-                             "goes below its action; properties below their [Client] line)")
+            raise self.error(
+                number,
+                f"indented line outside a block: {stripped!r} (a stanza "
+                "goes below its action; properties below their [Client] line)",
+            )
         character = CHARACTER.match(stripped)
         if character:
             return self._character(index, character["cls"], character["name"])
@@ -144,8 +147,11 @@ class _Reader:
     def _character(self, index: int, cls: str, name: str) -> int:
         number = index + 1
         if cls not in CLASSES:
-            raise self.error(number, f"unknown character class [{cls}] (scansion scripts "
-                             f"here may declare: {', '.join(f'[{c}]' for c in CLASSES)})")
+            raise self.error(
+                number,
+                f"unknown character class [{cls}] (scansion scripts "
+                f"here may declare: {', '.join(f'[{c}]' for c in CLASSES)})",
+            )
         if not name:
             raise self.error(number, "[Client] needs a name: [Client] Romeo")
         if name in self.clients:
@@ -157,8 +163,11 @@ class _Reader:
             key, colon, value = line.strip().partition(":")
             key = key.strip()
             if not colon or key not in CLIENT_KEYS:
-                raise self.error(line_number, f"[Client] {name}: expected one of "
-                                 f"{', '.join(CLIENT_KEYS)} as 'key: value', got {line.strip()!r}")
+                raise self.error(
+                    line_number,
+                    f"[Client] {name}: expected one of "
+                    f"{', '.join(CLIENT_KEYS)} as 'key: value', got {line.strip()!r}",
+                )
             if key in spec:
                 raise self.error(line_number, f"[Client] {name}: {key} is given twice")
             if key not in IGNORED_KEYS:
@@ -170,9 +179,11 @@ class _Reader:
         bare, slash, resource = spec["jid"].partition("/")
         if slash:  # a full JID names the resource too
             if spec.get("resource", resource) != resource:
-                raise self.error(self.doc.lines[("clients", name, "resource")],
-                                 f"[Client] {name}: resource {spec['resource']!r} "
-                                 f"differs from the one in its jid ({resource!r})")
+                raise self.error(
+                    self.doc.lines[("clients", name, "resource")],
+                    f"[Client] {name}: resource {spec['resource']!r} "
+                    f"differs from the one in its jid ({resource!r})",
+                )
             spec["jid"], spec["resource"] = bare, resource
         self.clients[name] = spec
         return after
@@ -182,14 +193,17 @@ class _Reader:
     def _action(self, index: int, stripped: str) -> int:
         number = index + 1
         name = next((n for n in self.names if stripped.startswith(n + " ")), None)
-        verb = VERB.match(stripped[len(name) + 1:].strip()) if name else None
+        verb = VERB.match(stripped[len(name) + 1 :].strip()) if name else None
         if verb is None:
             unknown = ANY_ACTION.match(stripped)
             if not unknown or name:
-                raise self.error(number, f"not a scansion action: {stripped!r} (expected "
-                                 "'NAME connects|disconnects|sends:|receives:' or '[Client] NAME')")
+                raise self.error(
+                    number,
+                    f"not a scansion action: {stripped!r} (expected "
+                    "'NAME connects|disconnects|sends:|receives:' or '[Client] NAME')",
+                )
             # An undeclared name: the step parser says so, naming the declared ones.
-            name, verb = unknown["name"], VERB.match(stripped[len(unknown["name"]):].strip())
+            name, verb = unknown["name"], VERB.match(stripped[len(unknown["name"]) :].strip())
             assert verb is not None
         self.doc.lines[("steps", len(self.steps))] = number
         kind, rest = verb["verb"], verb["rest"].strip()

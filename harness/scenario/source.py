@@ -76,9 +76,11 @@ def _convert(
 ) -> Any:
     doc.values += 1
     if doc.values > MAX_VALUES:
-        raise ScenarioError(doc.file, node.start_mark.line + 1,
-                            f"more than {MAX_VALUES:,} values (aliases that expand without "
-                            "end?): not a scenario")
+        raise ScenarioError(
+            doc.file,
+            node.start_mark.line + 1,
+            f"more than {MAX_VALUES:,} values (aliases that expand without end?): not a scenario",
+        )
     doc.lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         constructor.flatten_mapping(node)  # honours YAML merge keys (<<)

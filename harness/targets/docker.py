@@ -180,9 +180,7 @@ class DockerTarget(ProsodyTarget):
 
         ports: dict[str, Any] = {}
         if self.network == "bridge":
-            ports = {
-                f"{port}/tcp": ("127.0.0.1", port) for port in (self.c2s_port, self.http_port)
-            }
+            ports = {f"{port}/tcp": ("127.0.0.1", port) for port in (self.c2s_port, self.http_port)}
         run_dir = str(self._dir)
         volumes = {
             run_dir: {"bind": run_dir, "mode": "rw"},

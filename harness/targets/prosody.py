@@ -261,11 +261,7 @@ class ProsodyTarget(LoopbackTarget):
             status = self._exit_status()
             if status is not None:
                 self._fail(f"prosody exited with status {status} while starting")
-            if (
-                c2s_bound
-                and (http_bound or not want_http)
-                and self._listeners_answer(want_http)
-            ):
+            if c2s_bound and (http_bound or not want_http) and self._listeners_answer(want_http):
                 return
             if time.monotonic() > deadline:
                 missing = "c2s" if not c2s_bound else "HTTP" if want_http else "c2s"

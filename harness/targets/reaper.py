@@ -52,8 +52,10 @@ def used_containers(root: Path) -> bool:
 def remove_containers(owner: int) -> None:
     """The owner's containers, through the engine's command line (its API service, if the
     harness started one, died with the owner)."""
-    labels = [f"label={OWNER_PID_LABEL}={owner}",
-              f"label={OWNER_HOST_LABEL}={socket.gethostname()}"]
+    labels = [
+        f"label={OWNER_PID_LABEL}={owner}",
+        f"label={OWNER_HOST_LABEL}={socket.gethostname()}",
+    ]
     for tool in ("podman", "docker"):
         if not shutil.which(tool):
             continue
@@ -63,11 +65,16 @@ def remove_containers(owner: int) -> None:
         try:
             listed = subprocess.run(
                 [tool, "ps", "-a", "-q", *[arg for label in labels for arg in ("--filter", label)]],
-                capture_output=True, text=True, timeout=ENGINE_SECONDS, env=env)
+                capture_output=True,
+                text=True,
+                timeout=ENGINE_SECONDS,
+                env=env,
+            )
             ids = listed.stdout.split()
             if ids:
-                subprocess.run([tool, "rm", "-f", *ids], capture_output=True,
-                               timeout=ENGINE_SECONDS, env=env)
+                subprocess.run(
+                    [tool, "rm", "-f", *ids], capture_output=True, timeout=ENGINE_SECONDS, env=env
+                )
         except (OSError, subprocess.TimeoutExpired):
             continue
         return

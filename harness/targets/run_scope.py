@@ -40,8 +40,12 @@ def start_reaper(root: Path) -> subprocess.Popen[bytes]:
     end only this process has."""
     return subprocess.Popen(
         [sys.executable, "-S", str(REAPER), str(os.getpid()), str(root)],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True, close_fds=True)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
 
 
 @contextmanager

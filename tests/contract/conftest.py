@@ -23,15 +23,19 @@ class CheckRun:
         return json.loads(self.out)
 
     def codes(self, severity: str | None = None) -> list[str]:
-        return [f["code"] for f in self.report["findings"]
-                if severity is None or f["severity"] == severity]
+        return [
+            f["code"]
+            for f in self.report["findings"]
+            if severity is None or f["severity"] == severity
+        ]
 
     def finding(self, code: str, probe: str | None = None) -> dict[str, Any]:
         for found in self.report["findings"]:
             if found["code"] == code and (probe is None or probe in (found["probe"] or "")):
                 return found
-        raise AssertionError(f"no finding {code} (probe {probe}) in "
-                             f"{json.dumps(self.report['findings'], indent=1)}")
+        raise AssertionError(
+            f"no finding {code} (probe {probe}) in {json.dumps(self.report['findings'], indent=1)}"
+        )
 
     def probes(self) -> list[dict[str, Any]]:
         return self.report["probes"]

@@ -8,18 +8,27 @@ from mock_backends import tls
 
 MEMBER = ("--user", "romeo@example.com", "--room", "teaparty@rooms.example.com")
 #: The order of the probes (a canned answer with times=1 hits the next one).
-PROBES = ["user romeo@example.com", "unknown user", "non-ASCII user and nickname",
-          "reserved characters in the nickname", "escaped JID node (XEP-0106)",
-          "JID without a node (a server)", "non-ASCII room"]
+PROBES = [
+    "user romeo@example.com",
+    "unknown user",
+    "non-ASCII user and nickname",
+    "reserved characters in the nickname",
+    "escaped JID node (XEP-0106)",
+    "JID without a node (a server)",
+    "non-ASCII room",
+]
 
 
 @pytest.fixture
 def service(mock_backend):
     """A well-behaved service: members of teaparty get in, everybody else gets a reason."""
-    return mock_backend("muc_auth", {
-        "default": {"allowed": False, "error": "not a member"},
-        "rules": [{"room": "teaparty", "user": "romeo@example.com", "allowed": True}],
-    })
+    return mock_backend(
+        "muc_auth",
+        {
+            "default": {"allowed": False, "error": "not a member"},
+            "rules": [{"room": "teaparty", "user": "romeo@example.com", "allowed": True}],
+        },
+    )
 
 
 def test_a_behaving_service_is_clean(check, service):
@@ -34,8 +43,12 @@ def test_the_query_is_encoded_as_the_module_encodes_it(check, service):
     run = check("muc-auth", service.url + "/can-join?tenant=7", *MEMBER, "--nickname", "Romeo")
     journal = service.journal()
     first = journal[0]
-    assert first["query"] == {"tenant": "7", "userJID": "romeo@example.com",
-                              "mucJID": "teaparty@rooms.example.com", "nickname": "Romeo"}
+    assert first["query"] == {
+        "tenant": "7",
+        "userJID": "romeo@example.com",
+        "mucJID": "teaparty@rooms.example.com",
+        "nickname": "Romeo",
+    }
     assert first["headers"]["Accept"] == "application/json"
     reserved = journal[3]
     assert reserved["query"]["nickname"] == "a&b=c?d#e%f+g h/i"
@@ -45,10 +58,16 @@ def test_the_query_is_encoded_as_the_module_encodes_it(check, service):
     assert journal[5]["query"]["userJID"] == "example.com"
 
 
-@pytest.mark.parametrize("allowed, shown", [
-    ("false", 'the string "false"'), ("true", 'the string "true"'), (1, "the int 1"),
-    (0, "the int 0"), (None, "null"),
-])
+@pytest.mark.parametrize(
+    "allowed, shown",
+    [
+        ("false", 'the string "false"'),
+        ("true", 'the string "true"'),
+        (1, "the int 1"),
+        (0, "the int 0"),
+        (None, "null"),
+    ],
+)
 def test_allowed_must_be_a_json_boolean(check, service, allowed, shown):
     service.add_answer(json={"allowed": allowed, "error": ""})
     run = check("muc-auth", service.url, *MEMBER)
@@ -122,7 +141,8 @@ def test_a_header_the_module_cannot_send(check, service):
     service.add_answer(status=401, json={"allowed": False, "error": "no api key"})
     run = check("muc-auth", service.url, *MEMBER, "--header", "X-Api-Key: k")
     assert run.finding("header-not-sent")["effect"].startswith(
-        "mod_muc_http_auth never sends X-Api-Key")
+        "mod_muc_http_auth never sends X-Api-Key"
+    )
     assert run.finding("needs-unsendable-header")["severity"] == "violation"
 
 

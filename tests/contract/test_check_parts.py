@@ -21,16 +21,23 @@ from harness.contract.findings import CheckReport, Severity
 from harness.contract.webhook_replies import clean_text, parse_reply
 
 
-@pytest.mark.parametrize("text, prepped", [
-    ("Marie@Example.COM", "marie@example.com"),
-    ("JÖRG@example.com/Phone", "jörg@example.com/Phone"),
-    ("example.com", "example.com"),
-    ("example.com.", "example.com"),
-    ("a@b/c/d@e", "a@b/c/d@e"),
-    ("d\\27artagnan@example.com", "d\\27artagnan@example.com"),
-    ("not a jid@example.com", None), ("@example.com", None), ("a@b@c", None),
-    ("a@b/", None), ("", None), ("x" * 1024 + "@example.com", None),
-])
+@pytest.mark.parametrize(
+    "text, prepped",
+    [
+        ("Marie@Example.COM", "marie@example.com"),
+        ("JÖRG@example.com/Phone", "jörg@example.com/Phone"),
+        ("example.com", "example.com"),
+        ("example.com.", "example.com"),
+        ("a@b/c/d@e", "a@b/c/d@e"),
+        ("d\\27artagnan@example.com", "d\\27artagnan@example.com"),
+        ("not a jid@example.com", None),
+        ("@example.com", None),
+        ("a@b@c", None),
+        ("a@b/", None),
+        ("", None),
+        ("x" * 1024 + "@example.com", None),
+    ],
+)
 def test_jid_prep_as_util_jid(text, prepped):
     assert jid.prep(text) == prepped
 
@@ -44,18 +51,20 @@ def test_usernames_and_query_values_are_encoded_like_the_modules():
 
 def test_reply_parsing():
     assert parse_reply(b"<message type='chat'/>", "application/xmpp+xml", "message")[1] is None
-    assert parse_reply(b'<?xml version="1.0"?><iq type="result"/>', "text/xml", "iq")[0] \
-        is not None
+    assert parse_reply(b'<?xml version="1.0"?><iq type="result"/>', "text/xml", "iq")[0] is not None
     assert "doctype" in parse_reply(b"<!DOCTYPE x><iq/>", "text/xml", "iq")[1].lower()
     deep = b"<iq>" + b"<a>" * 1000 + b"</a>" * 1000 + b"</iq>"
     assert "deeper" in parse_reply(deep, "application/xmpp+xml", "iq")[1]
     assert "larger" in parse_reply(b" " * 200_000, "application/json", "iq")[1]
-    reply, problem = parse_reply(b'{"type": "available", "status": "hi"}', "application/json",
-                                 "presence")
+    reply, problem = parse_reply(
+        b'{"type": "available", "status": "hi"}', "application/json", "presence"
+    )
     assert problem is None and reply is not None and reply.type is None
     assert "control" in parse_reply(b'{"body": "a\\u0001"}', "application/json", "message")[1]
-    assert "does not belong" in parse_reply(b'{"kind": "message", "show": "away"}',
-                                            "application/json", "message")[1]
+    assert (
+        "does not belong"
+        in parse_reply(b'{"kind": "message", "show": "away"}', "application/json", "message")[1]
+    )
     assert clean_text(b" Backend overloaded \n") == "Backend overloaded"
     assert clean_text(("é" * 600).encode()) == "é" * 512  # cut at 1,024 bytes, whole chars
     assert clean_text(b"   ") is None
@@ -89,16 +98,20 @@ def test_prosody_matches_dns_names_only():
 
 def _cert(subject: str, key, issuer: x509.Name, signer, ca: bool, ip: str | None = None):
     now = datetime.datetime.now(datetime.UTC)
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-               .issuer_name(issuer).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if ip:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
+        )
     return builder.sign(signer, hashes.SHA256())
 
 
@@ -106,14 +119,20 @@ def _cert(subject: str, key, issuer: x509.Name, signer, ca: bool, ip: str | None
 def ip_only_server(tmp_path: Path):
     """An https roster app on 127.0.0.1 whose certificate names the address as an IP only."""
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("test CA", ca_key, x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")]),
-               ca_key, True)
+    ca = _cert(
+        "test CA",
+        ca_key,
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")]),
+        ca_key,
+        True,
+    )
     leaf = _cert("roster app", key, ca.subject, ca_key, False, ip="127.0.0.1")
     pem = serialization.Encoding.PEM
     (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
     (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem))
-    (tmp_path / "leaf.key").write_bytes(key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "leaf.key").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
     class Roster(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming

@@ -7,9 +7,13 @@ import pytest
 
 from mock_backends import tls
 
-ROSTERS = {"john": {"marie@localhost": {"name": "Marie", "groups": ["Friends"]},
-                    "michael@localhost": {"name": "Michael", "groups": []},
-                    "aaron@localhost": {}}}
+ROSTERS = {
+    "john": {
+        "marie@localhost": {"name": "Marie", "groups": ["Friends"]},
+        "michael@localhost": {"name": "Michael", "groups": []},
+        "aaron@localhost": {},
+    }
+}
 
 
 @pytest.fixture
@@ -35,10 +39,14 @@ def test_usernames_are_percent_encoded_as_the_module_does(check, app):
     check("roster", url(app), "--user", "John")
     paths = {entry["raw_path"]: entry["path"] for entry in app.journal()}
     assert paths["/contacts/john"] == "/contacts/john"  # stringprepped, as Prosody stores it
-    assert paths["/contacts/prosody-harness-check%3Fx%3D1%23y%2520z%2Bw"] == \
-        "/contacts/prosody-harness-check?x=1#y%20z+w"
-    assert paths["/contacts/prosody-harness-check-j%C3%B6rg-%E6%97%A5%E6%9C%AC"] == \
-        "/contacts/prosody-harness-check-jörg-日本"
+    assert (
+        paths["/contacts/prosody-harness-check%3Fx%3D1%23y%2520z%2Bw"]
+        == "/contacts/prosody-harness-check?x=1#y%20z+w"
+    )
+    assert (
+        paths["/contacts/prosody-harness-check-j%C3%B6rg-%E6%97%A5%E6%9C%AC"]
+        == "/contacts/prosody-harness-check-jörg-日本"
+    )
     assert max(len(path) for path in paths) > 1023
 
 
@@ -61,11 +69,14 @@ def test_a_non_200_roster_fails_the_fetch(check, app):
     assert "internal-server-error" in found["effect"] and "closed" in found["upstream"]
 
 
-@pytest.mark.parametrize("answer, code", [
-    ({"body": "<html>oops</html>", "content_type": "text/html"}, "roster.not-json"),
-    ({"json": ["marie@localhost"]}, "roster.not-object"),
-    ({"body": '\ufeff{"marie@localhost": {}}'}, "roster.bom"),
-])
+@pytest.mark.parametrize(
+    "answer, code",
+    [
+        ({"body": "<html>oops</html>", "content_type": "text/html"}, "roster.not-json"),
+        ({"json": ["marie@localhost"]}, "roster.not-object"),
+        ({"body": '\ufeff{"marie@localhost": {}}'}, "roster.bom"),
+    ],
+)
 def test_a_document_that_is_not_a_json_object_fails_the_fetch(check, app, answer, code):
     app.add_answer(path="/contacts/john", **answer)
     run = check("roster", url(app), "--user", "john")
@@ -75,24 +86,30 @@ def test_a_document_that_is_not_a_json_object_fails_the_fetch(check, app, answer
 
 
 def test_bad_entries_are_skipped_and_named_with_the_module_s_reason(check, app):
-    app.add_answer(path="/contacts/john", json={
-        "marie@localhost": {"name": 5},
-        "carol@localhost": "Carol",
-        "not a jid@localhost": {},
-        "aaron@localhost": {"groups": [""]},
-        "bob@localhost": {"groups": {"Friends": "yes"}},
-        "full@localhost/phone": {},
-        "dave@localhost": {"groups": "Friends"},
-        "erin@localhost": {"name": None, "groups": None},
-    })
+    app.add_answer(
+        path="/contacts/john",
+        json={
+            "marie@localhost": {"name": 5},
+            "carol@localhost": "Carol",
+            "not a jid@localhost": {},
+            "aaron@localhost": {"groups": [""]},
+            "bob@localhost": {"groups": {"Friends": "yes"}},
+            "full@localhost/phone": {},
+            "dave@localhost": {"groups": "Friends"},
+            "erin@localhost": {"name": None, "groups": None},
+        },
+    )
     run = check("roster", url(app), "--user", "john")
     assert run.status == 1
     found = run.finding("roster.entry-skipped")
     assert found["summary"].startswith("7 contact(s) of john")
-    for reason in ("name must be a string", "not a valid bare JID",
-                   "groups must hold non-empty strings",
-                   "a groups object must map non-empty names to true or false",
-                   "contact data must be a JSON object"):
+    for reason in (
+        "name must be a string",
+        "not a valid bare JID",
+        "groups must hold non-empty strings",
+        "a groups object must map non-empty names to true or false",
+        "contact data must be a JSON object",
+    ):
         assert reason in found["summary"]
     assert "and 2 more" in found["summary"]
     assert "skips each of these" in found["effect"]
@@ -100,17 +117,22 @@ def test_bad_entries_are_skipped_and_named_with_the_module_s_reason(check, app):
 
 
 def test_self_contacts_duplicates_odd_forms_and_ignored_fields(check, app):
-    app.add_answer(path="/contacts/john", body=(
-        '{"john@localhost": {}, "Marie@LocalHost": {"subscription": "to"},'
-        ' "marie@localhost": {"groups": {"A": true, "B": false}},'
-        ' "aaron@localhost": {}, "aaron@localhost": {"x": 1}}'))
+    app.add_answer(
+        path="/contacts/john",
+        body=(
+            '{"john@localhost": {}, "Marie@LocalHost": {"subscription": "to"},'
+            ' "marie@localhost": {"groups": {"A": true, "B": false}},'
+            ' "aaron@localhost": {}, "aaron@localhost": {"x": 1}}'
+        ),
+    )
     run = check("roster", url(app), "--user", "john", "--domain", "localhost")
     assert run.status == 0
     assert run.finding("roster.self-contact")["severity"] == "warning"
     duplicate = run.finding("roster.duplicate-contact")
     assert "aaron@localhost" in duplicate["summary"] and "marie@localhost" in duplicate["summary"]
-    assert "'Marie@LocalHost' -> 'marie@localhost'" in run.finding("roster.jid-normalised")[
-        "summary"]
+    assert (
+        "'Marie@LocalHost' -> 'marie@localhost'" in run.finding("roster.jid-normalised")["summary"]
+    )
     ignored = run.finding("roster.ignored-fields")
     assert "subscription" in ignored["summary"] and "'both'" in ignored["effect"]
 
@@ -136,10 +158,16 @@ def test_an_app_failing_on_awkward_usernames(check, app):
 
 def test_content_type_compression_and_redirects(check, app):
     app.add_answer(path="/contacts/john", body="{}", content_type="text/plain", times=1)
-    app.add_answer(path="/contacts/prosody-harness-check-unknown", body="{}",
-                   headers={"Content-Encoding": "gzip"})
-    app.add_answer(path="/contacts/prosody-harness-check-x*", status=302,
-                   headers={"Location": "https://elsewhere.example/contacts/x"})
+    app.add_answer(
+        path="/contacts/prosody-harness-check-unknown",
+        body="{}",
+        headers={"Content-Encoding": "gzip"},
+    )
+    app.add_answer(
+        path="/contacts/prosody-harness-check-x*",
+        status=302,
+        headers={"Location": "https://elsewhere.example/contacts/x"},
+    )
     run = check("roster", url(app), "--user", "john")
     assert run.finding("roster.content-type")["severity"] == "info"
     assert run.finding("content-encoding", "unknown user")["severity"] == "violation"

@@ -7,9 +7,15 @@ import pytest
 
 from harness import stanza as stanza_xml
 
-PROBES = ["OPTIONS (read-only)", "chat message", "iq get (ping)", "presence",
-          "non-ASCII message", "odd JIDs (escaped node, / and @ in the resource)",
-          "error message"]
+PROBES = [
+    "OPTIONS (read-only)",
+    "chat message",
+    "iq get (ping)",
+    "presence",
+    "non-ASCII message",
+    "odd JIDs (escaped node, / and @ in the resource)",
+    "error message",
+]
 TEST_BODY = "prosody-harness check: a test message, please ignore"
 
 
@@ -44,13 +50,18 @@ def test_a_webhook_accepting_everything_is_clean(check, hook):
     assert iq["effect"] == "accepted: the iq gets an empty result"
     received = hook.received_stanzas()
     assert [stanza_xml.local_name(s) for s in received] == [
-        "message", "iq", "presence", "message", "message", "message"]
+        "message",
+        "iq",
+        "presence",
+        "message",
+        "message",
+        "message",
+    ]
     assert received[3].get("from") == "jörg-prosody-harness-check@example.com/Küche"
     assert received[4].get("from") == "d\\27artagnan@example.com/a/b@c"
     posted = [entry for entry in hook.journal() if entry["method"] == "POST"]
     assert all(e["headers"]["Content-Type"] == "application/xmpp+xml" for e in posted)
-    assert all(e["headers"]["Accept"] == "application/xmpp+xml, application/json"
-               for e in posted)
+    assert all(e["headers"]["Accept"] == "application/xmpp+xml, application/json" for e in posted)
     assert posted[3]["headers"]["Content-Language"] == "de"
 
 
@@ -60,9 +71,13 @@ def test_json_delivery_and_replies(check, hook):
     run = writes(check, hook, "--content-type", "json", "--to", "bot.example.net")
     assert run.status == 0
     assert hook.received_stanzas()[0] == {
-        "kind": "message", "type": "chat", "to": "bot.example.net",
-        "from": "prosody-harness-check@example.com/check", "id": "prosody-harness-check-1",
-        "body": TEST_BODY}
+        "kind": "message",
+        "type": "chat",
+        "to": "bot.example.net",
+        "from": "prosody-harness-check@example.com/check",
+        "id": "prosody-harness-check-1",
+        "body": TEST_BODY,
+    }
     reply = run.finding("webhook.reply", "chat message")
     assert "original's type (chat)" in reply["effect"] and "type normal" in reply["upstream"]
     assert "as type result" in run.finding("webhook.reply", "iq get")["effect"]
@@ -71,19 +86,22 @@ def test_json_delivery_and_replies(check, hook):
 XML, JSON = "application/xmpp+xml", "application/json"
 
 
-@pytest.mark.parametrize("reply, content_type, problem", [
-    ("<iq><query xmlns='jabber:iq:version'></iq>", XML, "not well-formed XML"),
-    ("<message><body>wrong kind</body></message>", "text/xml", "a message, not an iq"),
-    ("<iq type='bogus'/>", XML, "is not a type of iq stanza"),
-    ("<iq xmlns='urn:other'/>", "application/xml", "namespace"),
-    ("<iq><!-- a comment --></iq>", XML, "comments"),
-    ("<?xml version='1.0'?><iq/><iq/>", XML, "not well-formed XML"),
-    ('{"kind": "iq", "pingg": true}', JSON, "unsupported field 'pingg'"),
-    ('{"kind": "iq", "ping": "yes"}', JSON, "ping: 'yes' is not of type"),
-    ('{"body": "not an iq"}', JSON, "a message, not an iq"),
-    ('{"kind": "iq", "ping": null}', JSON, "'ping' must not be null"),
-    ('["iq"]', JSON, "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "reply, content_type, problem",
+    [
+        ("<iq><query xmlns='jabber:iq:version'></iq>", XML, "not well-formed XML"),
+        ("<message><body>wrong kind</body></message>", "text/xml", "a message, not an iq"),
+        ("<iq type='bogus'/>", XML, "is not a type of iq stanza"),
+        ("<iq xmlns='urn:other'/>", "application/xml", "namespace"),
+        ("<iq><!-- a comment --></iq>", XML, "comments"),
+        ("<?xml version='1.0'?><iq/><iq/>", XML, "not well-formed XML"),
+        ('{"kind": "iq", "pingg": true}', JSON, "unsupported field 'pingg'"),
+        ('{"kind": "iq", "ping": "yes"}', JSON, "ping: 'yes' is not of type"),
+        ('{"body": "not an iq"}', JSON, "a message, not an iq"),
+        ('{"kind": "iq", "ping": null}', JSON, "'ping' must not be null"),
+        ('["iq"]', JSON, "must be a JSON object"),
+    ],
+)
 def test_an_unusable_reply_to_an_iq(check, hook, reply, content_type, problem):
     hook.add_answer(method="POST", status=202, times=1)  # the chat message
     hook.add_answer(method="POST", body=reply, content_type=content_type, times=1)
@@ -103,12 +121,15 @@ def test_an_unusable_reply_to_a_message_is_dropped(check, hook):
     assert "the sender gets nothing" in found["effect"]
 
 
-@pytest.mark.parametrize("status, severity, condition", [
-    (500, "violation", "internal-server-error (cancel)"),
-    (418, "warning", "internal-server-error (cancel)"),
-    (503, "warning", "service-unavailable (cancel)"),
-    (403, "warning", "forbidden (auth)"),
-])
+@pytest.mark.parametrize(
+    "status, severity, condition",
+    [
+        (500, "violation", "internal-server-error (cancel)"),
+        (418, "warning", "internal-server-error (cancel)"),
+        (503, "warning", "service-unavailable (cancel)"),
+        (403, "warning", "forbidden (auth)"),
+    ],
+)
 def test_error_statuses_become_stanza_errors(check, hook, status, severity, condition):
     hook.add_reply_rule({"kind": "message", "body": TEST_BODY}, status=status)
     run = writes(check, hook)
@@ -118,8 +139,12 @@ def test_error_statuses_become_stanza_errors(check, hook, status, severity, cond
 
 
 def test_a_plain_text_error_body_is_the_error_text(check, hook):
-    hook.add_reply_rule({"kind": "message", "body": TEST_BODY}, status=503,
-                        reply="Backend overloaded", content_type="text/plain")
+    hook.add_reply_rule(
+        {"kind": "message", "body": TEST_BODY},
+        status=503,
+        reply="Backend overloaded",
+        content_type="text/plain",
+    )
     run = writes(check, hook)
     found = run.finding("webhook.status", "chat message")
     assert "with the text 'Backend overloaded'" in found["effect"]
@@ -128,8 +153,9 @@ def test_a_plain_text_error_body_is_the_error_text(check, hook):
 
 def test_501_to_an_iq_is_a_note_and_error_stanzas_are_never_answered(check, hook):
     hook.add_reply_rule({"kind": "iq"}, status=501)
-    hook.add_reply_rule({"kind": "message", "type": "error"},
-                        reply="<message><body>sorry</body></message>")
+    hook.add_reply_rule(
+        {"kind": "message", "type": "error"}, reply="<message><body>sorry</body></message>"
+    )
     run = writes(check, hook)
     assert run.status == 0
     assert run.finding("webhook.status", "iq get")["severity"] == "info"
@@ -137,8 +163,7 @@ def test_501_to_an_iq_is_a_note_and_error_stanzas_are_never_answered(check, hook
 
 
 def test_415_names_the_content_type_to_configure(check, hook):
-    hook.add_answer(method="POST", status=415, body="",
-                    headers={"Accept": "application/json"})
+    hook.add_answer(method="POST", status=415, body="", headers={"Accept": "application/json"})
     run = writes(check, hook)
     found = run.finding("webhook.media-type", "chat message")
     assert found["severity"] == "violation"
@@ -147,8 +172,9 @@ def test_415_names_the_content_type_to_configure(check, hook):
 
 def test_a_body_that_is_not_a_reply_is_ignored(check, hook):
     hook.add_answer(method="POST", status=200, body="OK", content_type="text/plain", times=1)
-    hook.add_answer(method="POST", status=202, body="<message/>",
-                    content_type="application/xmpp+xml", times=1)
+    hook.add_answer(
+        method="POST", status=202, body="<message/>", content_type="application/xmpp+xml", times=1
+    )
     run = writes(check, hook)
     assert run.finding("webhook.body-ignored", "chat message")["severity"] == "warning"
     ignored = run.finding("webhook.body-ignored", "iq get")
@@ -187,8 +213,10 @@ def test_options_accept_header_and_upstream(check, mock_backend):
     assert "posts application/xmpp+xml" in found["effect"]
     assert "may post application/json" in found["upstream"]
     hook.add_fault(method="OPTIONS", drop=True)
-    assert run is not None and check("webhook", url(hook)).finding(
-        "webhook.options")["severity"] == "info"
+    assert (
+        run is not None
+        and check("webhook", url(hook)).finding("webhook.options")["severity"] == "info"
+    )
 
 
 def test_a_header_the_module_cannot_send(check, hook):

@@ -100,9 +100,7 @@ def test_bridge_networking_reaches_backends_on_the_gateway_address(client):
         str(REPO / "scenarios/muc_http_auth/refused_when_service_down.yaml"),
     ]
     report = Runner(RunOptions(["docker"], docker_network="bridge")).run(load_all(files))
-    assert [r.status for r in report.results] == ["passed"] * 3, [
-        r.message for r in report.results
-    ]
+    assert [r.status for r in report.results] == ["passed"] * 3, [r.message for r in report.results]
 
 
 def test_a_second_image_build_costs_nothing(client):
@@ -118,8 +116,13 @@ def test_parallel_starts_among_leftovers_do_not_race(client):
     dead.wait()
     labels = {LABEL: "1", OWNER_HOST_LABEL: os.uname().nodename, OWNER_PID_LABEL: str(dead.pid)}
     for _ in range(3):
-        client.containers.run(image_name("0.12"), command=["prosody", "-F"], detach=True,
-                              labels=labels, network_mode="none")
+        client.containers.run(
+            image_name("0.12"),
+            command=["prosody", "-F"],
+            detach=True,
+            labels=labels,
+            network_mode="none",
+        )
     servers = [DockerTarget(Profile()) for _ in range(4)]
     errors: list[BaseException] = []
 
@@ -173,9 +176,21 @@ def test_after_a_sigkill_of_the_runner_the_next_start_removes_what_it_left(clien
 
 def test_a_run_leaves_no_container_api_service_or_run_directory(client, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "scenarios/core", "--target", "docker",
-         "--json", str(tmp_path / "report.json")],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "scenarios/core",
+            "--target",
+            "docker",
+            "--json",
+            str(tmp_path / "report.json"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "5 passed" in done.stdout

@@ -51,6 +51,7 @@ def test_a_bad_answer_is_refused_with_its_key(bad, message):
 
 def test_a_failure_of_the_mock_s_own_code_is_kept_and_raised_on_check(monkeypatch):
     with start_backend("roster", {}) as roster:
+
         def broken(**arguments):
             raise KeyError("a bug in the mock")
 

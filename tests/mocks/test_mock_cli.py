@@ -19,7 +19,10 @@ class MockProcess:
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "harness.cli", "mock", *args, "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         first = self.process.stdout.readline()
         match = LISTENING.search(first)
         if match is None:
@@ -76,8 +79,12 @@ def test_muc_auth_from_a_json_file(run_mock, tmp_path: Path):
 
 def test_rest_callback_prints_bodies_and_json_lines(run_mock):
     mock = run_mock("rest-callback", "--json")
-    requests.post(f"{mock.url}/hook", data=b"<message><body>hi</body></message>",
-                  headers={"Content-Type": "application/xmpp+xml"}, timeout=5)
+    requests.post(
+        f"{mock.url}/hook",
+        data=b"<message><body>hi</body></message>",
+        headers={"Content-Type": "application/xmpp+xml"},
+        timeout=5,
+    )
     entry = json.loads(mock.read_line())
     assert (entry["method"], entry["path"], entry["status"]) == ("POST", "/hook", 202)
     assert entry["body"] == "<message><body>hi</body></message>"
@@ -88,27 +95,46 @@ def test_control_api_of_the_standalone_mock(run_mock):
     mock = run_mock("roster", "--quiet")
     requests.put(f"{mock.url}/_mock/rosters/john", json={"a@localhost": {}}, timeout=5)
     assert requests.get(f"{mock.url}/contacts/john", timeout=5).json() == {"a@localhost": {}}
-    assert requests.get(f"{mock.url}/_mock/journal", timeout=5).json()[0]["path"] == \
-        "/contacts/john"
+    assert (
+        requests.get(f"{mock.url}/_mock/journal", timeout=5).json()[0]["path"] == "/contacts/john"
+    )
     assert mock.stop() == 0
 
 
-@pytest.mark.parametrize("content, message", [
-    ("rosters: [unclosed", "invalid YAML"),
-    ("- just\n- a list\n", "expected a mapping at the top level"),
-    ("rosterz: {}\n", "unknown key(s) rosterz"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("rosters: [unclosed", "invalid YAML"),
+        ("- just\n- a list\n", "expected a mapping at the top level"),
+        ("rosterz: {}\n", "unknown key(s) rosterz"),
+    ],
+)
 def test_bad_data_file_exits_2_with_a_message(tmp_path: Path, content, message):
     data = tmp_path / "bad.yaml"
     data.write_text(content)
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "mock", "roster",
-                             "--data", str(data)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "mock", "roster", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_missing_data_file(tmp_path: Path):
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "mock", "roster", "--data",
-                             str(tmp_path / "absent.json")], capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "mock",
+            "roster",
+            "--data",
+            str(tmp_path / "absent.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2 and "cannot read" in result.stderr

@@ -41,11 +41,11 @@ def test_control_requests_are_not_journaled(roster_backend):
 
 
 def test_faults_over_http(roster_backend):
-    created = control(roster_backend, "POST", "faults", json={"path": "/contacts/*",
-                                                              "status": 503, "times": 1})
+    created = control(
+        roster_backend, "POST", "faults", json={"path": "/contacts/*", "status": 503, "times": 1}
+    )
     assert created.status_code == 201
-    assert created.json() == [{"path": "/contacts/*", "status": 503, "times": 1,
-                               "remaining": 1}]
+    assert created.json() == [{"path": "/contacts/*", "status": 503, "times": 1, "remaining": 1}]
     assert requests.get(f"{roster_backend.url}/contacts/x", timeout=5).status_code == 503
     assert control(roster_backend, "GET", "faults").json() == []
 
@@ -55,14 +55,22 @@ def test_roster_state_over_http(roster_backend, httpserver):
     assert requests.get(f"{roster_backend.url}/contacts/john", timeout=5).json() == MARIE
     assert control(roster_backend, "GET", "rosters").json() == {"john": MARIE}
     assert control(roster_backend, "GET", "rosters/nobody").status_code == 404
-    httpserver.expect_request("/refresh").respond_with_json({"status": "ok", "updated": 2,
-                                                             "errors": 0})
-    settings = control(roster_backend, "PATCH", "settings",
-                       json={"refresh_url": httpserver.url_for("/refresh"),
-                             "unknown_user": "404"}).json()
+    httpserver.expect_request("/refresh").respond_with_json(
+        {"status": "ok", "updated": 2, "errors": 0}
+    )
+    settings = control(
+        roster_backend,
+        "PATCH",
+        "settings",
+        json={"refresh_url": httpserver.url_for("/refresh"), "unknown_user": "404"},
+    ).json()
     assert settings["unknown_user"] == "404"
-    answer = control(roster_backend, "POST", "befriend",
-                     json={"users": ["john", "aaron"], "names": {"aaron": "Aaron"}}).json()
+    answer = control(
+        roster_backend,
+        "POST",
+        "befriend",
+        json={"users": ["john", "aaron"], "names": {"aaron": "Aaron"}},
+    ).json()
     assert answer["refresh"]["json"]["updated"] == 2
     assert roster_backend.get_roster("john")["aaron@localhost"] == {"name": "Aaron"}
     notified = control(roster_backend, "POST", "notify", json={"users": ["john"]}).json()
@@ -80,32 +88,53 @@ def test_muc_auth_state_over_http(muc_auth_backend):
     control(muc_auth_backend, "DELETE", "rules")
     control(muc_auth_backend, "PUT", "default", json={"allowed": False, "error": "nope"})
     assert requests.get(muc_auth_backend.url, params=query, timeout=5).json() == {
-        "allowed": False, "error": "nope"}
+        "allowed": False,
+        "error": "nope",
+    }
     control(muc_auth_backend, "PUT", "authorization", json={"value": "Bearer abc"})
     assert requests.get(muc_auth_backend.url, params=query, timeout=5).status_code == 401
 
 
 def test_rest_callback_state_over_http(rest_callback_backend, httpserver):
     url = rest_callback_backend.url
-    control(rest_callback_backend, "POST", "rules",
-            json={"match": {"body": "ping"}, "reply": {"body": "pong"}})
+    control(
+        rest_callback_backend,
+        "POST",
+        "rules",
+        json={"match": {"body": "ping"}, "reply": {"body": "pong"}},
+    )
     control(rest_callback_backend, "PUT", "default_status", json={"status": 204})
-    assert requests.post(url, json={"kind": "message", "body": "ping"},
-                         timeout=5).json() == {"body": "pong"}
+    assert requests.post(url, json={"kind": "message", "body": "ping"}, timeout=5).json() == {
+        "body": "pong"
+    }
     assert requests.post(url, json={"kind": "message", "body": "x"}, timeout=5).status_code == 204
-    requests.post(url, data=b"<message><body>xml</body></message>",
-                  headers={"Content-Type": "application/xmpp+xml"}, timeout=5)
+    requests.post(
+        url,
+        data=b"<message><body>xml</body></message>",
+        headers={"Content-Type": "application/xmpp+xml"},
+        timeout=5,
+    )
     received = control(rest_callback_backend, "GET", "received").json()
     assert received[:2] == [{"kind": "message", "body": "ping"}, {"kind": "message", "body": "x"}]
     assert "<body>xml</body>" in received[2]
     httpserver.expect_request("/rest").respond_with_data("", status=202)
-    sent = control(rest_callback_backend, "POST", "send",
-                   json={"stanza": "<message to='a@localhost'><body>hi</body></message>",
-                         "rest_url": httpserver.url_for("/rest"), "auth": ["bot", "pw"]})
+    sent = control(
+        rest_callback_backend,
+        "POST",
+        "send",
+        json={
+            "stanza": "<message to='a@localhost'><body>hi</body></message>",
+            "rest_url": httpserver.url_for("/rest"),
+            "auth": ["bot", "pw"],
+        },
+    )
     assert sent.status_code == 200 and sent.json()["status"] == 202
-    unreachable = control(rest_callback_backend, "POST", "send",
-                          json={"stanza": {"kind": "message"},
-                                "rest_url": "http://127.0.0.1:9/rest"})
+    unreachable = control(
+        rest_callback_backend,
+        "POST",
+        "send",
+        json={"stanza": {"kind": "message"}, "rest_url": "http://127.0.0.1:9/rest"},
+    )
     assert unreachable.status_code == 502
 
 
@@ -127,14 +156,20 @@ BAD_INPUT = [
     ("rest_callback", "PUT", "default_status", {"json": {"status": 1000}}, "HTTP status"),
     ("rest_callback", "POST", "send", {"json": {"stanza": 1, "rest_url": "x"}}, "send.stanza"),
     ("rest_callback", "POST", "send", {"json": {"stanza": "<a/>"}}, "send.rest_url"),
-    ("rest_callback", "POST", "send",
-     {"json": {"stanza": "<a/>", "rest_url": "http://x", "auth": [1, 2]}}, "send.auth"),
+    (
+        "rest_callback",
+        "POST",
+        "send",
+        {"json": {"stanza": "<a/>", "rest_url": "http://x", "auth": [1, 2]}},
+        "send.auth",
+    ),
 ]
 
 
 @pytest.mark.parametrize("kind, method, path, kwargs, message", BAD_INPUT)
-def test_bad_control_input_gets_400_with_a_message(mock_backend, kind, method, path, kwargs,
-                                                   message):
+def test_bad_control_input_gets_400_with_a_message(
+    mock_backend, kind, method, path, kwargs, message
+):
     backend = mock_backend(kind)
     response = control(backend, method, path, **kwargs)
     assert response.status_code == 400, response.text

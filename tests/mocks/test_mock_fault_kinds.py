@@ -16,8 +16,12 @@ from mock_backends.faults import REDIRECT_HOP_PARAMETER, Fault, padding_document
 PROTOCOL_REQUESTS = {
     "roster": ("GET", "/contacts/john", None, {}),
     "muc_auth": ("GET", "/auth?userJID=a@b&mucJID=r@c", None, {}),
-    "rest_callback": ("POST", "/stanzas", b'{"kind": "message", "body": "hi"}',
-                      {"Content-Type": "application/json"}),
+    "rest_callback": (
+        "POST",
+        "/stanzas",
+        b'{"kind": "message", "body": "hi"}',
+        {"Content-Type": "application/json"},
+    ),
 }
 
 
@@ -85,8 +89,9 @@ def test_size_answers_a_json_document_of_exactly_that_many_bytes(kind):
     with start_backend(kind) as backend:
         backend.add_fault(size=50 * 1024 * 1024, times=1)
         method, target, body, headers = PROTOCOL_REQUESTS[kind]
-        response = requests.request(method, backend.url + target, data=body, headers=headers,
-                                    timeout=30)
+        response = requests.request(
+            method, backend.url + target, data=body, headers=headers, timeout=30
+        )
         assert response.status_code == 200
         assert response.headers["Content-Type"] == "application/json"
         assert len(response.content) == 50 * 1024 * 1024
@@ -117,19 +122,30 @@ def test_redirect_points_back_at_the_same_path_forever(kind):
         connection.close()
         path = PROTOCOL_REQUESTS[kind][1].partition("?")[0]
         assert all(location.startswith(path + "?") for location in locations)
-        assert [f"{REDIRECT_HOP_PARAMETER}={hop}" in location
-                for hop, location in enumerate(locations, 1)] == [True, True, True]
+        assert [
+            f"{REDIRECT_HOP_PARAMETER}={hop}" in location
+            for hop, location in enumerate(locations, 1)
+        ] == [True, True, True]
         # A client that follows redirects gives up: it is a loop.
         with pytest.raises(requests.TooManyRedirects):
-            requests.request(method, backend.url + PROTOCOL_REQUESTS[kind][1], data=body,
-                             headers=headers, timeout=5)
+            requests.request(
+                method,
+                backend.url + PROTOCOL_REQUESTS[kind][1],
+                data=body,
+                headers=headers,
+                timeout=5,
+            )
 
 
 def test_redirect_keeps_the_other_query_parameters():
     with start_backend("muc_auth") as backend:
         backend.add_fault(redirect=True, times=1)
-        response = requests.get(backend.url + "/auth", params={"userJID": "a@b", "x": "1 2"},
-                                allow_redirects=False, timeout=5)
+        response = requests.get(
+            backend.url + "/auth",
+            params={"userJID": "a@b", "x": "1 2"},
+            allow_redirects=False,
+            timeout=5,
+        )
         location = response.headers["Location"]
         assert location.startswith("/auth?") and "userJID=a%40b" in location
         assert "x=1+2" in location and f"{REDIRECT_HOP_PARAMETER}=1" in location
@@ -139,22 +155,24 @@ def test_the_new_kinds_combine_with_latency_and_are_listed():
     with start_backend("roster", {"faults": [{"latency": 0.01, "size": 100}]}) as backend:
         assert backend.faults() == [{"latency": 0.01, "size": 100}]
         assert len(requests.get(backend.url + "/contacts/x", timeout=5).content) == 100
-        response = requests.post(backend.url + "/_mock/faults", json={"redirect": True},
-                                 timeout=5)
+        response = requests.post(backend.url + "/_mock/faults", json={"redirect": True}, timeout=5)
         assert response.status_code == 201 and response.json()[-1] == {"redirect": True}
 
 
-@pytest.mark.parametrize("fault, message", [
-    ({"size": 3}, "size: expected a number of bytes between 4"),
-    ({"size": True}, "size: expected a number of bytes"),
-    ({"size": 10, "body": "x"}, "give body or size, not both"),
-    ({"reset": "yes"}, "reset: expected true or false"),
-    ({"drop": True, "reset": True}, "neither reset nor redirected"),
-    ({"hang": 1, "redirect": True}, "neither reset nor redirected"),
-    ({"redirect": True, "status": 301}, "a redirect has its own status"),
-    ({"redirect": True, "reset": True}, "a redirect has its own status"),
-    ({"drop": True, "size": 10}, "no status or body"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ({"size": 3}, "size: expected a number of bytes between 4"),
+        ({"size": True}, "size: expected a number of bytes"),
+        ({"size": 10, "body": "x"}, "give body or size, not both"),
+        ({"reset": "yes"}, "reset: expected true or false"),
+        ({"drop": True, "reset": True}, "neither reset nor redirected"),
+        ({"hang": 1, "redirect": True}, "neither reset nor redirected"),
+        ({"redirect": True, "status": 301}, "a redirect has its own status"),
+        ({"redirect": True, "reset": True}, "a redirect has its own status"),
+        ({"drop": True, "size": 10}, "no status or body"),
+    ],
+)
 def test_contradictions_are_refused_with_a_message(fault, message):
     with pytest.raises(ValueError) as caught:
         Fault.from_mapping(fault)
@@ -165,5 +183,7 @@ def test_old_faults_read_and_list_as_before():
     fault = Fault.from_mapping({"status": 500, "times": 2})
     assert fault.to_dict() == {"status": 500, "times": 2}
     assert fault.answer("/p", "") == (
-        500, [("Content-Type", "application/json")],
-        b'{"error": "fault injected by the mock: status 500"}')
+        500,
+        [("Content-Type", "application/json")],
+        b'{"error": "fault injected by the mock: status 500"}',
+    )

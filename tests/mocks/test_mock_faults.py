@@ -86,8 +86,9 @@ def test_faults_are_selected_by_path_and_method_and_cleared(mock_backend):
 def test_times_limits_a_fault(mock_backend):
     backend = mock_backend("roster")
     backend.add_fault(status=502, times=2)
-    statuses = [requests.get(backend.url + "/contacts/john", timeout=5).status_code
-                for _ in range(3)]
+    statuses = [
+        requests.get(backend.url + "/contacts/john", timeout=5).status_code for _ in range(3)
+    ]
     assert statuses == [502, 502, 200]
     assert backend.faults() == []
 
@@ -99,18 +100,21 @@ def test_faults_never_touch_the_control_api(mock_backend):
     assert requests.get(backend.url + "/contacts/john", timeout=5).status_code == 200
 
 
-@pytest.mark.parametrize("fault, message", [
-    ({}, "give at least one of"),
-    ({"latency": -1}, "latency: must be between 0"),
-    ({"hang": 10_000}, "hang: must be between 0 and 600"),
-    ({"status": 700}, "status: expected an HTTP status code"),
-    ({"drop": "yes"}, "drop: expected true or false"),
-    ({"drop": True, "status": 500}, "no status or body"),
-    ({"drop": True, "hang": 1}, "exclude each other"),
-    ({"path": "contacts"}, "starting with '/'"),
-    ({"slow": True}, "unknown key(s) slow"),
-    ({"status": 500, "times": 0}, "times: expected a positive integer"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ({}, "give at least one of"),
+        ({"latency": -1}, "latency: must be between 0"),
+        ({"hang": 10_000}, "hang: must be between 0 and 600"),
+        ({"status": 700}, "status: expected an HTTP status code"),
+        ({"drop": "yes"}, "drop: expected true or false"),
+        ({"drop": True, "status": 500}, "no status or body"),
+        ({"drop": True, "hang": 1}, "exclude each other"),
+        ({"path": "contacts"}, "starting with '/'"),
+        ({"slow": True}, "unknown key(s) slow"),
+        ({"status": 500, "times": 0}, "times: expected a positive integer"),
+    ],
+)
 def test_bad_faults_are_refused_with_a_message(fault, message):
     with pytest.raises(ValueError) as caught:
         start_backend("roster", {"faults": [fault]})

@@ -55,9 +55,12 @@ def test_small_answers_are_not_held_by_delayed_ack(roster_backend):
 
 def test_chunked_request_body(rest_callback_backend):
     stanza = b"<message><body>chunked</body></message>"
-    request = (b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/xmpp+xml\r\n"
-               b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-               + b"%x\r\n%s\r\n0\r\n\r\n" % (len(stanza), stanza))
+    request = (
+        b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/xmpp+xml\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n"
+        % (len(stanza), stanza)
+    )
     answer = raw_exchange(rest_callback_backend.port, request)
     assert answer.startswith(b"HTTP/1.1 202")
     assert rest_callback_backend.journal()[-1]["body"] == stanza.decode()
@@ -66,8 +69,10 @@ def test_chunked_request_body(rest_callback_backend):
 def test_expect_100_continue(rest_callback_backend):
     body = b'{"kind": "message"}'
     with socket.create_connection(("127.0.0.1", rest_callback_backend.port), timeout=5) as sock:
-        sock.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(body))
+        sock.sendall(
+            b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % len(body)
+        )
         assert sock.recv(1024).startswith(b"HTTP/1.1 100")
         sock.sendall(body)
         assert sock.recv(1024).startswith(b"HTTP/1.1 202")
@@ -79,20 +84,24 @@ def test_http_1_0_connection_is_closed_after_the_answer(roster_backend):
 
 
 def test_head_has_no_body(roster_backend):
-    answer = raw_exchange(roster_backend.port,
-                          b"HEAD /contacts/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = raw_exchange(
+        roster_backend.port, b"HEAD /contacts/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n")
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"POST /hook HTTP/1.1\r\nContent-Length: nope\r\n\r\n", b"400"),
-    (b"POST /hook HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"400"),
-    (b"GET / HTTP/1.1 EXTRA\r\n\r\n", b"400"),
-    (b"GET / HTTP/9.9\r\n\r\n", b"505"),
-    (b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", b"400"),
-    (b"GET / HTTP/1.1\r\nX: 1\r\n folded\r\n\r\n", b"400"),
-    (b"GET / HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n", b"431"),
-])
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"POST /hook HTTP/1.1\r\nContent-Length: nope\r\n\r\n", b"400"),
+        (b"POST /hook HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"400"),
+        (b"GET / HTTP/1.1 EXTRA\r\n\r\n", b"400"),
+        (b"GET / HTTP/9.9\r\n\r\n", b"505"),
+        (b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\nX: 1\r\n folded\r\n\r\n", b"400"),
+        (b"GET / HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n", b"431"),
+    ],
+)
 def test_malformed_requests_get_400(rest_callback_backend, request_bytes, status):
     answer = raw_exchange(rest_callback_backend.port, request_bytes)
     assert answer.split(b" ")[1] == status
@@ -101,8 +110,9 @@ def test_malformed_requests_get_400(rest_callback_backend, request_bytes, status
 
 def test_oversized_body_gets_413(rest_callback_backend, monkeypatch):
     monkeypatch.setattr(http_handler, "MAX_BODY_BYTES", 10)
-    answer = raw_exchange(rest_callback_backend.port,
-                          b"POST /hook HTTP/1.1\r\nContent-Length: 11\r\n\r\n0123456789a")
+    answer = raw_exchange(
+        rest_callback_backend.port, b"POST /hook HTTP/1.1\r\nContent-Length: 11\r\n\r\n0123456789a"
+    )
     assert answer.startswith(b"HTTP/1.1 413")
 
 

@@ -62,10 +62,15 @@ def test_get_roster_returns_a_copy(roster_backend):
 
 def test_befriend_changes_both_rosters_and_notifies_prosody(mock_backend, httpserver):
     httpserver.expect_request("/roster_admin/refresh", method="POST").respond_with_json(
-        {"status": "ok", "message": "roster update complete", "updated": 2, "errors": 0})
+        {"status": "ok", "message": "roster update complete", "updated": 2, "errors": 0}
+    )
     backend = mock_backend("roster", {"rosters": {"john": MARIE}})
-    answer = backend.befriend("john", "aaron", refresh_url=httpserver.url_for(
-        "/roster_admin/refresh"), names={"aaron": "Aaron", "john": "John"})
+    answer = backend.befriend(
+        "john",
+        "aaron",
+        refresh_url=httpserver.url_for("/roster_admin/refresh"),
+        names={"aaron": "Aaron", "john": "John"},
+    )
     assert backend.get_roster("john") == {**MARIE, "aaron@localhost": {"name": "Aaron"}}
     assert backend.get_roster("aaron") == {"john@localhost": {"name": "John"}}
     request, _ = httpserver.log[0]
@@ -76,10 +81,12 @@ def test_befriend_changes_both_rosters_and_notifies_prosody(mock_backend, httpse
 
 
 def test_befriend_uses_the_configured_refresh_url_and_domain(mock_backend, httpserver):
-    httpserver.expect_request("/refresh").respond_with_json({"status": "ok", "updated": 2,
-                                                             "errors": 0})
-    backend = mock_backend("roster", {"refresh_url": httpserver.url_for("/refresh"),
-                                      "domain": "example.org"})
+    httpserver.expect_request("/refresh").respond_with_json(
+        {"status": "ok", "updated": 2, "errors": 0}
+    )
+    backend = mock_backend(
+        "roster", {"refresh_url": httpserver.url_for("/refresh"), "domain": "example.org"}
+    )
     answer = backend.befriend("john", "aaron")
     assert answer["json"]["status"] == "ok"
     assert backend.get_roster("john") == {"aaron@example.org": {"name": "aaron"}}
@@ -103,16 +110,19 @@ def test_notify_records_an_error_status(roster_backend, httpserver):
     assert (answer["status"], answer["json"], answer["body"]) == (400, None, "bad body")
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"rosters": {"john": ["marie@localhost"]}}, "rosters['john']: expected a mapping"),
-    ({"rosters": {"john": {"marie@localhost": {"name": 3}}}}, ".name: expected a string"),
-    ({"rosters": {"john": {"m@l": {"groups": "Friends"}}}}, ".groups: expected a list"),
-    ({"unknown_user": "ignore"}, "unknown_user: expected one of empty, 404"),
-    ({"path": "/contacts"}, "placeholder <username>"),
-    ({"path": "/a/<username>/<username>"}, "exactly once"),
-    ({"rosterz": {}}, "unknown key(s) rosterz"),
-    ({"kind": "muc_auth"}, "config is for kind 'muc_auth'"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"rosters": {"john": ["marie@localhost"]}}, "rosters['john']: expected a mapping"),
+        ({"rosters": {"john": {"marie@localhost": {"name": 3}}}}, ".name: expected a string"),
+        ({"rosters": {"john": {"m@l": {"groups": "Friends"}}}}, ".groups: expected a list"),
+        ({"unknown_user": "ignore"}, "unknown_user: expected one of empty, 404"),
+        ({"path": "/contacts"}, "placeholder <username>"),
+        ({"path": "/a/<username>/<username>"}, "exactly once"),
+        ({"rosterz": {}}, "unknown key(s) rosterz"),
+        ({"kind": "muc_auth"}, "config is for kind 'muc_auth'"),
+    ],
+)
 def test_bad_initial_state_is_refused_with_a_message(config, message):
     with pytest.raises(ValueError, match=None) as caught:
         start_backend("roster", config)

@@ -35,10 +35,14 @@ def roster_app() -> Iterator[RosterBackend]:
 
 def test_befriend_notifies_prosody_and_records_its_summary(roster_app: RosterBackend) -> None:
     host = VirtualHostProfile(
-        "localhost", modules_enabled=["http_roster_admin", "block_subscriptions"],
+        "localhost",
+        modules_enabled=["http_roster_admin", "block_subscriptions"],
         modules_disabled=["roster"],
-        options={"storage": {"roster": "memory"},
-                 "http_roster_url": f"{roster_app.url}/contacts/%s"})
+        options={
+            "storage": {"roster": "memory"},
+            "http_roster_url": f"{roster_app.url}/contacts/%s",
+        },
+    )
     with ProsodyTarget(Profile(hosts={"localhost": host})) as server:
         server.create_user("john", "localhost", PASSWORD)
         john = server.connect("john@localhost", PASSWORD)
@@ -48,8 +52,12 @@ def test_befriend_notifies_prosody_and_records_its_summary(roster_app: RosterBac
         john.send(f'<iq type="get" id="r1"><query xmlns="{ROSTER_NS[1:-1]}"/></iq>')
         john.receive(lambda el: el.get("id") == "r1", timeout=3)
 
-        answer = roster_app.befriend("john", "aaron", names={"aaron": "Aaron"},
-                                     refresh_url=f"{server.http_url}/roster_admin/refresh")
+        answer = roster_app.befriend(
+            "john",
+            "aaron",
+            names={"aaron": "Aaron"},
+            refresh_url=f"{server.http_url}/roster_admin/refresh",
+        )
 
         assert answer["status"] == 200, answer
         assert answer["json"]["status"] == "ok" and answer["json"]["errors"] == 0
@@ -63,19 +71,26 @@ def test_befriend_notifies_prosody_and_records_its_summary(roster_app: RosterBac
 
 
 def test_muc_auth_rules_decide_real_joins() -> None:
-    with MucAuthBackend({"rules": [{"room": "secret", "allowed": False,
-                                    "error": "members only"}]}) as auth:
+    with MucAuthBackend(
+        {"rules": [{"room": "secret", "allowed": False, "error": "members only"}]}
+    ) as auth:
         component = ComponentProfile(
-            "rooms.localhost", module="muc", modules_enabled=["muc_http_auth"],
-            options={"muc_http_auth_url": f"{auth.url}/can-join"})
-        profile = Profile(hosts={"localhost": VirtualHostProfile("localhost")},
-                          components={"rooms.localhost": component})
+            "rooms.localhost",
+            module="muc",
+            modules_enabled=["muc_http_auth"],
+            options={"muc_http_auth_url": f"{auth.url}/can-join"},
+        )
+        profile = Profile(
+            hosts={"localhost": VirtualHostProfile("localhost")},
+            components={"rooms.localhost": component},
+        )
         with ProsodyTarget(profile) as server:
             server.create_user("romeo", "localhost", PASSWORD)
             romeo = server.connect("romeo@localhost", PASSWORD)
             for room in ("tea", "secret"):
-                romeo.send(f'<presence to="{room}@rooms.localhost/romeo">'
-                           f'<x xmlns="{MUC_NS}"/></presence>')
+                romeo.send(
+                    f'<presence to="{room}@rooms.localhost/romeo"><x xmlns="{MUC_NS}"/></presence>'
+                )
             joined = romeo.receive(lambda el: el.get("from", "").startswith("tea@"), 3)
             refused = romeo.receive(lambda el: el.get("from", "").startswith("secret@"), 3)
             assert joined.get("type") is None

@@ -105,8 +105,12 @@ class Holdings:
             if pid not in self.processes:
                 self.processes[pid] = started
                 try:
-                    self.commands[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(
-                        b"\0", b" ").decode(errors="replace")[:120]
+                    self.commands[pid] = (
+                        Path(f"/proc/{pid}/cmdline")
+                        .read_bytes()
+                        .replace(b"\0", b" ")
+                        .decode(errors="replace")[:120]
+                    )
                 except OSError:
                     self.commands[pid] = "?"
         sockets = listening()
@@ -118,12 +122,21 @@ class Holdings:
 
     def left_behind(self, root: int) -> list[str]:
         """What is still there of what was seen (after the run ended)."""
-        left = [f"process {pid} ({self.commands.get(pid)})"
-                for pid, started in self.processes.items() if running(pid, started)]
-        left += [f"port {port} still listening ({holder})" for port in sorted(self.ports)
-                 for holder in self._holders(port)]
-        left += [f"folder {folder}" for folder in sorted(self.folders | owned_folders(root))
-                 if folder.exists()]
+        left = [
+            f"process {pid} ({self.commands.get(pid)})"
+            for pid, started in self.processes.items()
+            if running(pid, started)
+        ]
+        left += [
+            f"port {port} still listening ({holder})"
+            for port in sorted(self.ports)
+            for holder in self._holders(port)
+        ]
+        left += [
+            f"folder {folder}"
+            for folder in sorted(self.folders | owned_folders(root))
+            if folder.exists()
+        ]
         return left
 
     def _holders(self, port: int) -> list[str]:
@@ -139,8 +152,12 @@ class Holdings:
                 continue
             pid = int(entry)
             try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-                    errors="replace")
+                command = (
+                    Path(f"/proc/{pid}/cmdline")
+                    .read_bytes()
+                    .replace(b"\0", b" ")
+                    .decode(errors="replace")
+                )
             except OSError:
                 continue
             ours = pid in self.processes and running(pid, self.processes[pid])

@@ -30,7 +30,6 @@ def test_every_cell_has_its_defined_outcome(version):
     figures.record("matrix", version, {"cells": len(cells), "outcomes": outcomes})
     figures.record("matrix_cells", version, [cell.to_json() for cell in cells])
     failed = [cell for cell in cells if cell.verdict == "FAILED"]
-    report = "\n".join(f"- {c.module} / {c.action} / {c.fault_title}: {c.problems}"
-                       for c in failed)
+    report = "\n".join(f"- {c.module} / {c.action} / {c.fault_title}: {c.problems}" for c in failed)
     assert len(cells) == 40
     assert not failed, f"{len(failed)} of {len(cells)} cells on {version}:\n{report}"

@@ -25,8 +25,7 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.prosody, pytest.mark.timeout(3600)]
 CASES = [(surface, version) for surface in SURFACES.values() for version in surface.versions]
 
 
-@pytest.mark.parametrize("surface, version", CASES,
-                         ids=[f"{s.name}@{v}" for s, v in CASES])
+@pytest.mark.parametrize("surface, version", CASES, ids=[f"{s.name}@{v}" for s, v in CASES])
 def test_the_surface_survives_fuzzing(surface, version):
     require_prosody(version)
     cases_per_operation, hostile = budget()
@@ -36,7 +35,11 @@ def test_the_surface_survives_fuzzing(surface, version):
     figures.record("fuzz_settings", "hostile", hostile)
     figures.record("fuzz_settings", "seed", SEED)
     assert stats.requests > 0
-    report = "\n".join(f"- {f.kind}: {f.detail}\n  request: {f.request}\n  log: {f.log[:1]}"
-                       for f in stats.unknown[:15])
-    assert not stats.unknown, (f"{len(stats.unknown)} finding(s) in {stats.requests} "
-                               f"requests to {surface.name} on {version}:\n{report}")
+    report = "\n".join(
+        f"- {f.kind}: {f.detail}\n  request: {f.request}\n  log: {f.log[:1]}"
+        for f in stats.unknown[:15]
+    )
+    assert not stats.unknown, (
+        f"{len(stats.unknown)} finding(s) in {stats.requests} "
+        f"requests to {surface.name} on {version}:\n{report}"
+    )

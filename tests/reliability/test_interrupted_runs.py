@@ -25,9 +25,12 @@ from reliability_settings import SEED
 pytestmark = [pytest.mark.interrupts, pytest.mark.prosody, pytest.mark.timeout(3600)]
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ["scenarios/core", "scenarios/muc_http_auth/https_untrusted_certificate_refuses.yaml",
-             "scenarios/http_roster_admin/https_login_fetch_verified.yaml",
-             "scenarios/admin_rest/message_delivered.yaml"]
+SCENARIOS = [
+    "scenarios/core",
+    "scenarios/muc_http_auth/https_untrusted_certificate_refuses.yaml",
+    "scenarios/http_roster_admin/https_login_fetch_verified.yaml",
+    "scenarios/admin_rest/message_delivered.yaml",
+]
 STOP_BOUND = 60.0  # after Ctrl-C or SIGTERM the run must have exited within this
 CLEAN_BOUND = 20.0  # ...and everything it held be gone within this after it exited
 HOW = ("ctrl-c", "sigterm", "sigkill")
@@ -72,8 +75,11 @@ def containers_of(owner: int) -> list[str]:
         return []
     listed = subprocess.run(
         ["podman", "ps", "-a", "-q", "--filter", f"label=prosody-harness.owner-pid={owner}"],
-        capture_output=True, text=True, timeout=60,
-        env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)})
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)},
+    )
     return listed.stdout.split()
 
 
@@ -84,11 +90,25 @@ def interrupt(target: str, how: str, delay: float, output: Path) -> list[str]:
     private_tmp.mkdir()
     with open(output, "wb") as sink:
         run = subprocess.Popen(
-            [sys.executable, "-m", "harness.cli", "run", *SCENARIOS, "--target", target,
-             "-j", "2", "--no-colour"],
-            cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "run",
+                *SCENARIOS,
+                "--target",
+                target,
+                "-j",
+                "2",
+                "--no-colour",
+            ],
+            cwd=REPO,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, "TMPDIR": str(private_tmp)},
-            start_new_session=True)  # its own process group, as a terminal job has
+            start_new_session=True,
+        )  # its own process group, as a terminal job has
     holdings = Holdings()
     started = time.monotonic()
     while time.monotonic() - started < delay and run.poll() is None:
@@ -123,12 +143,15 @@ def interrupt(target: str, how: str, delay: float, output: Path) -> list[str]:
     # Ctrl-C while Python still imports ends in its own KeyboardInterrupt traceback: the
     # run had started nothing yet. Any other traceback on the way out is a failure.
     if how != "sigkill" and "Traceback" in said and not said.endswith("KeyboardInterrupt"):
-        problems.append("a traceback on the way out:\n" + said[said.index("Traceback"):][:1500])
+        problems.append("a traceback on the way out:\n" + said[said.index("Traceback") :][:1500])
     return problems + left
 
 
-@pytest.mark.parametrize("target, how, fraction", plan(),
-                         ids=[f"{i}-{t}-{h}-at-{f}" for i, (t, h, f) in enumerate(plan())])
+@pytest.mark.parametrize(
+    "target, how, fraction",
+    plan(),
+    ids=[f"{i}-{t}-{h}-at-{f}" for i, (t, h, f) in enumerate(plan())],
+)
 def test_an_interrupted_run_leaves_nothing_behind(target, how, fraction, durations, tmp_path):
     delay = round(fraction * durations(target), 2)
     left = interrupt(target, how, delay, tmp_path / "output.txt")

@@ -33,10 +33,19 @@ def xfail(defect: str, strict: bool = True):
 def server(request):
     require_prosody(request.param)
     with start_backend("roster") as roster:
-        profile = Profile(hosts={"localhost": VirtualHostProfile(
-            "localhost", modules_enabled=["http_roster_admin"], modules_disabled=["roster"],
-            options={"http_roster_url": roster.url + "/contacts/%s",
-                     "storage": {"roster": "memory"}})})
+        profile = Profile(
+            hosts={
+                "localhost": VirtualHostProfile(
+                    "localhost",
+                    modules_enabled=["http_roster_admin"],
+                    modules_disabled=["roster"],
+                    options={
+                        "http_roster_url": roster.url + "/contacts/%s",
+                        "storage": {"roster": "memory"},
+                    },
+                )
+            }
+        )
         target = ProsodyTarget(profile, prosody=request.param)
         target.start()
         try:
@@ -53,8 +62,10 @@ def new_errors(target: ProsodyTarget, seen: int) -> list[str]:
 @xfail("prosody-invalid-content-length")
 def test_an_invalid_content_length_is_refused_cleanly(server, length):
     seen = len(server.log())
-    request = (f"POST /roster_admin/refresh HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
-               f"{length}\r\nConnection: close\r\n\r\n[\"john\"]").encode()
+    request = (
+        f"POST /roster_admin/refresh HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+        f'{length}\r\nConnection: close\r\n\r\n["john"]'
+    ).encode()
     response = exchange("127.0.0.1", server.http_port, request, 3)
     time.sleep(0.1)
     assert response.outcome in (ANSWERED, CLOSED, RESET)
@@ -64,8 +75,10 @@ def test_an_invalid_content_length_is_refused_cleanly(server, length):
 
 def test_an_oversize_request_head_is_closed_promptly(server):
     if server.version.startswith("0.12"):
-        pytest.xfail(f"prosody-0.12-oversize-head-left-open: "
-                     f"{SUMMARY['prosody-0.12-oversize-head-left-open']}")
+        pytest.xfail(
+            f"prosody-0.12-oversize-head-left-open: "
+            f"{SUMMARY['prosody-0.12-oversize-head-left-open']}"
+        )
     request = b"GET /" + b"a" * 16000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
     response = exchange("127.0.0.1", server.http_port, request, 3)
     assert response.outcome in (CLOSED, RESET) or 400 <= response.status < 500
@@ -73,8 +86,10 @@ def test_an_oversize_request_head_is_closed_promptly(server):
 
 @xfail("prosody-chunked-request-body")
 def test_a_chunked_request_body_reaches_the_module(server):
-    request = (b"POST /roster_admin/refresh HTTP/1.1\r\nHost: localhost\r\nConnection: close"
-               b"\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n[\"john\"]\r\n0\r\n\r\n")
+    request = (
+        b"POST /roster_admin/refresh HTTP/1.1\r\nHost: localhost\r\nConnection: close"
+        b'\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n["john"]\r\n0\r\n\r\n'
+    )
     response = exchange("127.0.0.1", server.http_port, request, 3)
     assert (response.outcome, response.status) == (ANSWERED, 200), response.body
 
@@ -89,12 +104,19 @@ def test_a_method_with_a_hyphen_gets_an_answer(server):
 @pytest.mark.parametrize("names", [["bad user"], ["x" * 2000], ["bad user", "a b"]])
 def test_a_refresh_naming_only_invalid_usernames_is_a_client_error(server, names):
     """Found by the fuzzer (it was a 500): retrying cannot help, so the answer says 400."""
-    answer = server.http("POST", "/roster_admin/refresh", {"Content-Type": "application/json"},
-                         json.dumps(names).encode())
+    answer = server.http(
+        "POST",
+        "/roster_admin/refresh",
+        {"Content-Type": "application/json"},
+        json.dumps(names).encode(),
+    )
     assert answer.status == 400, (answer.status, answer.body)
     assert json.loads(answer.body) == {
-        "status": "error", "updated": 0, "errors": len(names),
-        "message": f"{len(names)} of {len(names)} roster updates failed"}
+        "status": "error",
+        "updated": 0,
+        "errors": len(names),
+        "message": f"{len(names)} of {len(names)} roster updates failed",
+    }
 
 
 @pytest.mark.parametrize("version", ["0.12", "13"])

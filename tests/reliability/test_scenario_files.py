@@ -14,8 +14,9 @@ import pytest
 from harness.scenario import ScenarioError, load_scenarios
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = sorted(path for path in (REPO / "scenarios").rglob("*.yaml")
-                 if path.name != "defaults.yaml")
+SHIPPED = sorted(
+    path for path in (REPO / "scenarios").rglob("*.yaml") if path.name != "defaults.yaml"
+)
 
 
 def copy_folder_defaults(source: Path, folder: Path) -> None:
@@ -38,7 +39,7 @@ def test_a_file_cut_at_any_byte_is_refused_unless_cut_at_a_line_end(tmp_path, in
             assert str(exc).startswith(str(target))
             continue
         # Only a cut right after a line break can be a valid (shorter) scenario.
-        assert data[cut - 1:cut] == b"\n", f"{source.name} cut at {cut} loaded silently"
+        assert data[cut - 1 : cut] == b"\n", f"{source.name} cut at {cut} loaded silently"
 
 
 def test_a_cut_in_the_middle_of_a_line_says_so(tmp_path):
@@ -47,12 +48,15 @@ def test_a_cut_in_the_middle_of_a_line_says_so(tmp_path):
         load_scenarios(tmp_path / "cut.yaml")
 
 
-@pytest.mark.parametrize("data, message", [
-    (bytes(range(256)) * 8, "a binary file, not a scenario"),
-    (b"name: x\nsteps: []\n\xff\xfe\x00", "a binary file, not a scenario"),
-    (b"name: caf\xe9\nsteps: []\n", r"not UTF-8 text \(a binary file\?\): byte 0xe9"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x7f" * 100 + b"\n", "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (bytes(range(256)) * 8, "a binary file, not a scenario"),
+        (b"name: x\nsteps: []\n\xff\xfe\x00", "a binary file, not a scenario"),
+        (b"name: caf\xe9\nsteps: []\n", r"not UTF-8 text \(a binary file\?\): byte 0xe9"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x7f" * 100 + b"\n", "not UTF-8 text"),
+    ],
+)
 def test_binary_files_are_named_as_such(tmp_path, data, message):
     (tmp_path / "b.yaml").write_bytes(data)
     with pytest.raises(ScenarioError, match=message):
@@ -79,12 +83,21 @@ def test_an_enormous_file_is_refused_before_it_is_read(tmp_path):
     assert time.monotonic() - started < 1
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: deep\nsteps: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
-    ("name: bomb\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
-     + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n"
-               for i in range(8)) + "steps: []\n", "aliases that expand without end"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: deep\nsteps: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+        (
+            "name: bomb\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n"
+                for i in range(8)
+            )
+            + "steps: []\n",
+            "aliases that expand without end",
+        ),
+    ],
+)
 def test_nesting_and_alias_bombs_are_refused_quickly(tmp_path, text, message):
     (tmp_path / "x.yaml").write_text(text)
     started = time.monotonic()
@@ -100,7 +113,11 @@ def test_the_runner_reports_them_as_invalid_files_without_a_traceback(tmp_path):
         out.write("name: huge\n" + "#" * (5 * 2**20) + "\n")
     result = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", str(tmp_path), "--target", "prosody"],
-        capture_output=True, text=True, timeout=120, cwd=REPO)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Traceback" not in output

@@ -53,5 +53,3 @@ def start_prosody(prosody_version: str, modules_dir: Path) -> Iterator[StartPros
     yield start
     for target in started:
         target.stop()
-
-

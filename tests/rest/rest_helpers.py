@@ -32,28 +32,41 @@ def basic(user: str, password: str = PASSWORD) -> str:
 
 
 def host_profile(**options: Any) -> Profile:
-    return Profile(hosts={HOST: VirtualHostProfile(HOST, modules_enabled=["rest"],
-                                                   options=options)})
+    return Profile(
+        hosts={HOST: VirtualHostProfile(HOST, modules_enabled=["rest"], options=options)}
+    )
 
 
 def component_profile(**options: Any) -> Profile:
-    return Profile(components={COMPONENT: ComponentProfile(
-        COMPONENT, "rest", options={"component_secret": SECRET, **options})})
+    return Profile(
+        components={
+            COMPONENT: ComponentProfile(
+                COMPONENT, "rest", options={"component_secret": SECRET, **options}
+            )
+        }
+    )
 
 
 class RestClient:
     """POSTs and GETs to one Prosody's /rest, with a Host header and credentials."""
 
-    def __init__(self, target: ProsodyTarget, authorization: str | None = None,
-                 host: str = HOST) -> None:
+    def __init__(
+        self, target: ProsodyTarget, authorization: str | None = None, host: str = HOST
+    ) -> None:
         self.base = target.http_url
         self.authorization = authorization
         self.host = host
         self.session = requests.Session()
 
-    def request(self, method: str, path: str = "/rest", body: bytes | str | None = None,
-                content_type: str | None = None, timeout: float = 10,
-                **headers: str) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str = "/rest",
+        body: bytes | str | None = None,
+        content_type: str | None = None,
+        timeout: float = 10,
+        **headers: str,
+    ) -> requests.Response:
         sent = {"Host": self.host}
         if self.authorization:
             sent["Authorization"] = self.authorization
@@ -61,8 +74,9 @@ class RestClient:
             sent["Content-Type"] = content_type
         sent.update({key.replace("_", "-"): value for key, value in headers.items()})
         data = body.encode() if isinstance(body, str) else body
-        return self.session.request(method, self.base + path, data=data, headers=sent,
-                                    timeout=timeout)
+        return self.session.request(
+            method, self.base + path, data=data, headers=sent, timeout=timeout
+        )
 
     def post_json(self, payload: Any, path: str = "/rest", **headers: str) -> requests.Response:
         return self.request("POST", path, json.dumps(payload), JSON, **headers)
@@ -73,5 +87,8 @@ class RestClient:
 
 def log_problems(target: ProsodyTarget) -> list[str]:
     """Error-level lines and tracebacks in the log."""
-    return [line.raw for line in target.log()
-            if line.level == "error" or "traceback" in line.message.lower()]
+    return [
+        line.raw
+        for line in target.log()
+        if line.level == "error" or "traceback" in line.message.lower()
+    ]

@@ -17,8 +17,13 @@ CHECKED = "test password for user"
 
 @pytest.fixture
 def box() -> Iterator[Sandbox]:
-    profile = Profile(hosts={HOST: VirtualHostProfile(HOST, options={
-        "http_auth_cache_ttl": 30, "http_auth_cache_size": 3})})
+    profile = Profile(
+        hosts={
+            HOST: VirtualHostProfile(
+                HOST, options={"http_auth_cache_ttl": 30, "http_auth_cache_size": 3}
+            )
+        }
+    )
     with Sandbox(profile) as sandbox:
         sandbox.load_module("http_auth_cache")
         for user in ("john", "marie", "anna", "otto"):
@@ -29,7 +34,11 @@ def box() -> Iterator[Sandbox]:
 def check(box: Sandbox, user: str, password: str = "s3cret") -> bool:
     return box.lua_eval(
         "local cache = prosody.hosts[...].modules.http_auth_cache\n"
-        "return cache.test_password(select(2, ...))", HOST, user, password)
+        "return cache.test_password(select(2, ...))",
+        HOST,
+        user,
+        password,
+    )
 
 
 def store_checks(box: Sandbox) -> int:
@@ -73,7 +82,8 @@ def test_the_size_bound_forgets_the_least_recently_used(box: Sandbox) -> None:
 
 def test_the_cache_holds_no_password(box: Sandbox) -> None:
     assert check(box, "john", "s3cret")
-    found = box.lua_eval("""
+    found = box.lua_eval(
+        """
         local needle = "s3cret"
         local seen, found = {}, false
         local function walk(value)
@@ -90,5 +100,7 @@ def test_the_cache_holds_no_password(box: Sandbox) -> None:
             walk(value)
         end
         return found
-    """, HOST)
+    """,
+        HOST,
+    )
     assert found is False

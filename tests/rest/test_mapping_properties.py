@@ -75,8 +75,11 @@ def echo_server(request, tmp_path_factory) -> Iterator[ProsodyTarget]:
     folder = tmp_path_factory.mktemp("echo-modules")
     for name in ("mod_rest", "mod_http_auth_cache"):
         (folder / name).symlink_to(MODULES[name], target_is_directory=True)
-    target = ProsodyTarget(Profile(hosts={HOST: VirtualHostProfile(HOST, ["rest"])}),
-                           modules_dir=str(folder), prosody=request.param)
+    target = ProsodyTarget(
+        Profile(hosts={HOST: VirtualHostProfile(HOST, ["rest"])}),
+        modules_dir=str(folder),
+        prosody=request.param,
+    )
     target.start()
     target.create_user("john", HOST, PASSWORD)
     yield target
@@ -94,12 +97,15 @@ def as_sent_by_john(stanza: dict, resource: str | None) -> dict:
 
 
 @pytest.mark.prosody
-@settings(max_examples=60, deadline=None, suppress_health_check=[
-    *SLOW, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[*SLOW, HealthCheck.function_scoped_fixture],
+)
 @given(stanza=json_stanzas, resource=st.one_of(st.none(), st.just("bot")))
-def test_echo_on_real_prosody_returns_the_json_unchanged(echo_server: ProsodyTarget,
-                                                         stanza: dict,
-                                                         resource: str | None) -> None:
+def test_echo_on_real_prosody_returns_the_json_unchanged(
+    echo_server: ProsodyTarget, stanza: dict, resource: str | None
+) -> None:
     sent = as_sent_by_john(stanza, resource)
     response = RestClient(echo_server, basic("john")).post_json(sent, "/rest/echo", Accept=JSON)
     assert response.status_code == 200, response.text
@@ -114,10 +120,20 @@ def xml_world() -> Iterator[tuple[Sandbox, RestCallbackBackend, object]]:
     with RestCallbackBackend({"default_status": 204}) as hook:
         profile = Profile(
             hosts={HOST: VirtualHostProfile(HOST, ["rest"])},
-            components={"rest.localhost": ComponentProfile("rest.localhost", "rest", options={
-                "component_secret": "s3cr3t", "rest_callback_url": hook.url + "/stanzas"})})
-        with Sandbox(profile, modules_dir=str(Path(MODULES["mod_rest"]).parent),
-                     realtime=True) as box:
+            components={
+                "rest.localhost": ComponentProfile(
+                    "rest.localhost",
+                    "rest",
+                    options={
+                        "component_secret": "s3cr3t",
+                        "rest_callback_url": hook.url + "/stanzas",
+                    },
+                )
+            },
+        )
+        with Sandbox(
+            profile, modules_dir=str(Path(MODULES["mod_rest"]).parent), realtime=True
+        ) as box:
             box.create_user("john", HOST, PASSWORD)
             box.create_user("marie", HOST, PASSWORD)
             marie = box.connect(f"marie@{HOST}", PASSWORD, "phone")
@@ -144,9 +160,12 @@ def test_xml_posted_to_rest_reaches_the_client_unchanged(xml_world, payload: ET.
     box, _, marie = xml_world
     marker = f"p{next(MARKERS)}"
     body = message_with(payload, f"marie@{HOST}", marker)
-    response = box.http("POST", "/rest", {"Authorization": basic("john"),
-                                          "Content-Type": "application/xmpp+xml"},
-                        body.encode())
+    response = box.http(
+        "POST",
+        "/rest",
+        {"Authorization": basic("john"), "Content-Type": "application/xmpp+xml"},
+        body.encode(),
+    )
     assert response.status == 202, response.body
     received = marie.receive(lambda s: s.get("id") == marker, timeout=5)
     assert canonical(payload_of(received)) == canonical(payload)
@@ -154,15 +173,19 @@ def test_xml_posted_to_rest_reaches_the_client_unchanged(xml_world, payload: ET.
 
 @settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
 @given(payload=payload_elements())
-def test_xml_sent_to_the_component_reaches_the_webhook_unchanged(xml_world,
-                                                                 payload: ET.Element) -> None:
+def test_xml_sent_to_the_component_reaches_the_webhook_unchanged(
+    xml_world, payload: ET.Element
+) -> None:
     _, hook, marie = xml_world
     marker = f"w{next(MARKERS)}"
     marie.send(message_with(payload, "bot@rest.localhost", marker))
     deadline = time.monotonic() + 5
     while True:
-        found = [stanza for stanza in hook.received_stanzas()
-                 if isinstance(stanza, ET.Element) and stanza.get("id") == marker]
+        found = [
+            stanza
+            for stanza in hook.received_stanzas()
+            if isinstance(stanza, ET.Element) and stanza.get("id") == marker
+        ]
         if found:
             break
         assert time.monotonic() < deadline, "the webhook did not receive the stanza"

@@ -41,9 +41,16 @@ def server(request, tmp_path_factory) -> Iterator[ProsodyTarget]:
     for name in ("mod_rest", "mod_http_auth_cache"):
         (folder / name).symlink_to(MODULES[name], target_is_directory=True)
     # No s2s: stanzas to other domains bounce at once instead of looking the domain up.
-    profile = Profile(hosts={HOST: VirtualHostProfile(
-        HOST, modules_enabled=["rest", "version"], modules_disabled=["s2s"],
-        options={"rest_iq_timeout": IQ_TIMEOUT, "rest_iq_max_timeout": IQ_TIMEOUT})})
+    profile = Profile(
+        hosts={
+            HOST: VirtualHostProfile(
+                HOST,
+                modules_enabled=["rest", "version"],
+                modules_disabled=["s2s"],
+                options={"rest_iq_timeout": IQ_TIMEOUT, "rest_iq_max_timeout": IQ_TIMEOUT},
+            )
+        }
+    )
     target = ProsodyTarget(profile, modules_dir=str(folder), prosody=request.param)
     target.start()
     target.create_user("john", HOST, PASSWORD)
@@ -54,15 +61,26 @@ def server(request, tmp_path_factory) -> Iterator[ProsodyTarget]:
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
 def test_the_module_keeps_to_its_openapi_document(case, server: ProsodyTarget) -> None:
-    response = case.call(base_url=server.http_url, headers={"Authorization": basic("john")},
-                         timeout=REQUEST_BOUND)
-    case.validate_response(response, checks=[
-        checks.not_a_server_error,
-        checks.status_code_conformance,
-        checks.content_type_conformance,
-        checks.response_schema_conformance,
-    ])
+    response = case.call(
+        base_url=server.http_url, headers={"Authorization": basic("john")}, timeout=REQUEST_BOUND
+    )
+    case.validate_response(
+        response,
+        checks=[
+            checks.not_a_server_error,
+            checks.status_code_conformance,
+            checks.content_type_conformance,
+            checks.response_schema_conformance,
+        ],
+    )

@@ -41,20 +41,25 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def is_message(body: str):
-    return lambda stanza: (stanza.tag == f"{CLIENT_NS}message"
-                           and stanza.findtext(f"{CLIENT_NS}body") == body)
+    return lambda stanza: (
+        stanza.tag == f"{CLIENT_NS}message" and stanza.findtext(f"{CLIENT_NS}body") == body
+    )
 
 
 def mint_token(target, username: str, ttl: int | None = None) -> str:
-    response = requests.post(f"{target.http_url}/rest_test_tokens/create",
-                             json={"username": username, "ttl": ttl}, timeout=10)
+    response = requests.post(
+        f"{target.http_url}/rest_test_tokens/create",
+        json={"username": username, "ttl": ttl},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     return response.json()["token"]
 
 
 def token_profile() -> Profile:
-    return Profile(hosts={HOST: VirtualHostProfile(
-        HOST, modules_enabled=["rest", "rest_test_tokens"])})
+    return Profile(
+        hosts={HOST: VirtualHostProfile(HOST, modules_enabled=["rest", "rest_test_tokens"])}
+    )
 
 
 # -- Bearer tokens ---------------------------------------------------------------------------
@@ -67,28 +72,34 @@ def test_bearer_token_sends_as_its_user(start_prosody) -> None:
     marie = target.connect(f"marie@{HOST}", PASSWORD)
     marie.send("<presence/>")
     rest = RestClient(target, "Bearer " + mint_token(target, "john"))
-    response = rest.post_json({"kind": "message", "type": "chat", "to": f"marie@{HOST}",
-                               "body": "via token"})
+    response = rest.post_json(
+        {"kind": "message", "type": "chat", "to": f"marie@{HOST}", "body": "via token"}
+    )
     assert response.status_code == 202, response.text
     message = marie.receive(is_message("via token"), timeout=5)
     assert message.get("from") == f"john@{HOST}"
     # The token's user may not pose as someone else.
-    response = rest.post_json({"kind": "message", "to": f"marie@{HOST}", "body": "x",
-                               "from": f"marie@{HOST}"})
+    response = rest.post_json(
+        {"kind": "message", "to": f"marie@{HOST}", "body": "x", "from": f"marie@{HOST}"}
+    )
     assert response.status_code == 403
     assert log_problems(target) == []
 
 
-@pytest.mark.parametrize("token", [
-    "not-a-token",
-    "secret-token:Zm9vYmFy",
-    "MTtqb2huQGxvY2FsaG9zdDtub3BlCg==",  # 0.12's format, unknown id
-    "Zm9v!bar",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-token",
+        "secret-token:Zm9vYmFy",
+        "MTtqb2huQGxvY2FsaG9zdDtub3BlCg==",  # 0.12's format, unknown id
+        "Zm9v!bar",
+    ],
+)
 def test_bearer_refuses_unknown_or_malformed_tokens(start_prosody, token: str) -> None:
     target = start_prosody(token_profile())
-    response = RestClient(target, "Bearer " + token).request("GET", "/rest/ping/localhost",
-                                                             Accept=JSON)
+    response = RestClient(target, "Bearer " + token).request(
+        "GET", "/rest/ping/localhost", Accept=JSON
+    )
     assert response.status_code == 403, response.text
     assert response.json()["error"]["condition"] == "not-authorized"
     # Upstream logs a warning with a stack trace for every Bearer request on 0.12. (13's
@@ -105,16 +116,25 @@ def test_revoked_token_is_refused(start_prosody) -> None:
     token = mint_token(target, "john")
     rest = RestClient(target, "Bearer " + token)
     assert rest.request("GET", "/rest/ping/localhost").status_code == 200
-    revoked = requests.post(f"{target.http_url}/rest_test_tokens/revoke", json={"token": token},
-                            timeout=10)
+    revoked = requests.post(
+        f"{target.http_url}/rest_test_tokens/revoke", json={"token": token}, timeout=10
+    )
     assert revoked.json()["revoked"] is True
     assert rest.request("GET", "/rest/ping/localhost").status_code == 403
 
 
 def test_bearer_can_be_turned_off(start_prosody) -> None:
-    target = start_prosody(Profile(hosts={HOST: VirtualHostProfile(
-        HOST, modules_enabled=["rest", "rest_test_tokens"],
-        options={"rest_auth_mechanisms": ["Basic"]})}))
+    target = start_prosody(
+        Profile(
+            hosts={
+                HOST: VirtualHostProfile(
+                    HOST,
+                    modules_enabled=["rest", "rest_test_tokens"],
+                    options={"rest_auth_mechanisms": ["Basic"]},
+                )
+            }
+        )
+    )
     target.create_user("john", HOST, PASSWORD)
     token = mint_token(target, "john")
     response = RestClient(target, "Bearer " + token).request("GET", "/rest/ping/localhost")
@@ -131,9 +151,18 @@ def silent_component_profile(hook_url: str, **host_options) -> Profile:
     """localhost with mod_rest, and a component whose webhook holds every request."""
     return Profile(
         hosts={HOST: VirtualHostProfile(HOST, modules_enabled=["rest"], options=host_options)},
-        components={COMPONENT: ComponentProfile(COMPONENT, "rest", options={
-            "component_secret": SECRET, "rest_callback_url": hook_url + "/stanzas",
-            "rest_callback_timeout": 60})})
+        components={
+            COMPONENT: ComponentProfile(
+                COMPONENT,
+                "rest",
+                options={
+                    "component_secret": SECRET,
+                    "rest_callback_url": hook_url + "/stanzas",
+                    "rest_callback_timeout": 60,
+                },
+            )
+        },
+    )
 
 
 @pytest.fixture
@@ -148,8 +177,9 @@ def test_second_iq_with_a_waiting_id_gets_409(start_prosody, silent_hook) -> Non
     rest = RestClient(target, basic("john"))
     iq = {"kind": "iq", "type": "get", "to": COMPONENT, "id": "same-id", "ping": True}
     first: dict[str, requests.Response] = {}
-    thread = threading.Thread(target=lambda: first.update(
-        response=rest.post_json(iq, Prosody_Rest_Timeout="2")))
+    thread = threading.Thread(
+        target=lambda: first.update(response=rest.post_json(iq, Prosody_Rest_Timeout="2"))
+    )
     thread.start()
     time.sleep(0.5)
     second = RestClient(target, basic("john")).post_json(iq)
@@ -168,13 +198,18 @@ def test_client_leaving_a_long_poll_frees_its_id(start_prosody, silent_hook) -> 
     target.create_user("john", HOST, PASSWORD)
     body = json.dumps({"kind": "iq", "type": "get", "to": COMPONENT, "id": "gone", "ping": True})
     with socket.create_connection(("127.0.0.1", target.http_port), timeout=5) as sock:
-        sock.sendall((f"POST /rest HTTP/1.1\r\nHost: localhost\r\n"
-                      f"Authorization: {basic('john')}\r\nContent-Type: application/json\r\n"
-                      f"Content-Length: {len(body)}\r\n\r\n{body}").encode())
+        sock.sendall(
+            (
+                f"POST /rest HTTP/1.1\r\nHost: localhost\r\n"
+                f"Authorization: {basic('john')}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n{body}"
+            ).encode()
+        )
         time.sleep(0.5)
     time.sleep(0.3)
-    again = RestClient(target, basic("john")).post_json(json.loads(body),
-                                                        Prosody_Rest_Timeout="0.5")
+    again = RestClient(target, basic("john")).post_json(
+        json.loads(body), Prosody_Rest_Timeout="0.5"
+    )
     assert again.status_code == 504, again.text  # not 409: the first wait ended with its client
     assert log_problems(target) == []
 
@@ -184,7 +219,8 @@ def test_rest_iq_max_timeout_caps_the_requested_timeout(start_prosody, silent_ho
     target.create_user("john", HOST, PASSWORD)
     started = time.monotonic()
     response = RestClient(target, basic("john")).post_json(
-        {"kind": "iq", "type": "get", "to": COMPONENT, "ping": True}, Prosody_Rest_Timeout="60")
+        {"kind": "iq", "type": "get", "to": COMPONENT, "ping": True}, Prosody_Rest_Timeout="60"
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert 0.9 < elapsed < 5, elapsed
@@ -196,11 +232,16 @@ def test_rest_iq_max_timeout_caps_the_requested_timeout(start_prosody, silent_ho
 
 def test_bad_webhook_configuration_is_logged_once_and_delivers_nothing(start_prosody) -> None:
     with RestCallbackBackend({}) as hook:
-        target = start_prosody(component_profile(
-            rest_callback_url="ftp://127.0.0.1/stanzas", rest_callback_stanzas=["message", "fax"]))
+        target = start_prosody(
+            component_profile(
+                rest_callback_url="ftp://127.0.0.1/stanzas",
+                rest_callback_stanzas=["message", "fax"],
+            )
+        )
         errors = [line.message for line in target.log() if line.level == "error"]
-        assert any("rest_callback_url must be an http:// or https:// URL" in e
-                   for e in errors), errors
+        assert any("rest_callback_url must be an http:// or https:// URL" in e for e in errors), (
+            errors
+        )
         assert any("rest_callback_stanzas: unknown entry fax" in e for e in errors), errors
         target.create_user("marie", HOST, PASSWORD)
         marie = target.connect(f"marie@{HOST}", PASSWORD)
@@ -216,7 +257,8 @@ def test_component_without_secret_refuses_everything(start_prosody) -> None:
     target = start_prosody(Profile(components={COMPONENT: ComponentProfile(COMPONENT, "rest")}))
     for authorization in ("Bearer ", "Bearer x", basic(COMPONENT, "")):
         response = RestClient(target, authorization, host=COMPONENT).post_json(
-            {"kind": "message", "to": f"marie@{HOST}", "body": "x"})
+            {"kind": "message", "to": f"marie@{HOST}", "body": "x"}
+        )
         assert response.status_code in (401, 403), (authorization, response.text)
     assert any("has no component_secret" in line.message for line in target.log())
     assert log_problems(target) == []
@@ -237,8 +279,12 @@ def test_cache_ttl_bounds_a_password_changed_behind_prosodys_back(start_prosody)
     assert old.request("GET", "/rest/ping/localhost").status_code == 200
     time.sleep(1.2)
     assert old.request("GET", "/rest/ping/localhost").status_code == 403
-    assert RestClient(target, basic("john", "changed")).request(
-        "GET", "/rest/ping/localhost").status_code == 200
+    assert (
+        RestClient(target, basic("john", "changed"))
+        .request("GET", "/rest/ping/localhost")
+        .status_code
+        == 200
+    )
 
 
 def test_cache_can_be_turned_off(start_prosody) -> None:
@@ -258,12 +304,27 @@ HOSTILE = [
     ("POST", "/rest", XML, "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><message/>", 400),
     ("POST", "/rest", XML, "<message><!-- comment --></message>", 400),
     ("POST", "/rest", XML, "<message/><message/>", 400),
-    ("POST", "/rest", XML, "<message to='x@localhost'>" + "<a>" * 2000 + "</a>" * 2000
-     + "</message>", 422),
-    ("POST", "/rest", XML, "<iq type='get' to='localhost'><x:ping xmlns:x='urn:xmpp:ping'/></iq>",
-     200),
-    ("POST", "/rest", XML, "<message to='x@localhost' from='john@localhost/\u00e9'>"
-     "<body>\u00e9</body></message>", 200),
+    (
+        "POST",
+        "/rest",
+        XML,
+        "<message to='x@localhost'>" + "<a>" * 2000 + "</a>" * 2000 + "</message>",
+        422,
+    ),
+    (
+        "POST",
+        "/rest",
+        XML,
+        "<iq type='get' to='localhost'><x:ping xmlns:x='urn:xmpp:ping'/></iq>",
+        200,
+    ),
+    (
+        "POST",
+        "/rest",
+        XML,
+        "<message to='x@localhost' from='john@localhost/\u00e9'><body>\u00e9</body></message>",
+        200,
+    ),
     ("POST", "/rest", XML, "\xff\xfe", 400),
     ("POST", "/rest", JSON, "", 400),
     ("POST", "/rest", JSON, "null", 422),
@@ -271,13 +332,23 @@ HOSTILE = [
     ("POST", "/rest", JSON, '{"body": "\\u0000"}', 422),
     ("POST", "/rest", JSON, '{"body": "\\ud800"}', 400),
     ("POST", "/rest", JSON, '{"kind": "iq", "type": "get", "disco": {"identities": [5]}}', 422),
-    ("POST", "/rest", JSON, '{"kind": "iq", "type": "set", "command": {"node": "x", '
-     '"data": {"a": {}}}}', 422),
+    (
+        "POST",
+        "/rest",
+        JSON,
+        '{"kind": "iq", "type": "set", "command": {"node": "x", "data": {"a": {}}}}',
+        422,
+    ),
     ("POST", "/rest", JSON, '{"kind": "presence", "to": "x@localhost", "priority": 1e300}', 422),
     ("POST", "/rest", JSON, '{"__array": [1], "body": "x"}', 422),
     ("POST", "/rest", JSON, '{"html": "<body><script>&nbsp;</script></body>"}', 422),
-    ("POST", "/rest", JSON, '{"kind": "message", "to": "x@localhost", '
-     '"error": {"condition": "<x/>"}}', 422),
+    (
+        "POST",
+        "/rest",
+        JSON,
+        '{"kind": "message", "to": "x@localhost", "error": {"condition": "<x/>"}}',
+        422,
+    ),
     ("POST", "/rest", FORM, "body=%FF", 422),
     ("POST", "/rest", FORM, "to=a&to=b", 422),
     ("POST", "/rest", "text/plain", "\x01", 422),
@@ -289,8 +360,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("method, path, content_type, body, status", HOSTILE)
-def test_hostile_input_gets_a_clear_error_never_a_500(start_prosody, method, path,
-                                                      content_type, body, status) -> None:
+def test_hostile_input_gets_a_clear_error_never_a_500(
+    start_prosody, method, path, content_type, body, status
+) -> None:
     target = start_prosody(host_profile())
     target.create_user("john", HOST, PASSWORD)
     rest = RestClient(target, basic("john"))

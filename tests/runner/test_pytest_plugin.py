@@ -97,9 +97,7 @@ steps:
 
 @pytest.mark.prosody
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["in-process", "xdist"])
-def test_target_all_skips_docker_with_its_reason_and_fails_on_differing_verdicts(
-    tmp_path, workers
-):
+def test_target_all_skips_docker_with_its_reason_and_fails_on_differing_verdicts(tmp_path, workers):
     modules = tmp_path / "modules" / "mod_backend_name"
     modules.mkdir(parents=True)
     (modules / "mod_backend_name.lua").write_text(BACKEND_NAME_MODULE)
@@ -111,7 +109,13 @@ def test_target_all_skips_docker_with_its_reason_and_fails_on_differing_verdicts
     # Under xdist the sandbox and prosody verdicts may come from different workers: the
     # controller still compares them.
     done = pytest_in(
-        tmp_path, "scenarios", "--target", "all", "--modules", str(modules.parent), *workers,
+        tmp_path,
+        "scenarios",
+        "--target",
+        "all",
+        "--modules",
+        str(modules.parent),
+        *workers,
         env=nowhere,
     )
     out = done.stdout

@@ -49,13 +49,20 @@ def report(results):
 
 
 def result(name, status):
-    return {"id": f"f.yaml::{name}", "target": "sandbox", "status": status, "file": "f.yaml",
-            "line": 1, "name": name}
+    return {
+        "id": f"f.yaml::{name}",
+        "target": "sandbox",
+        "status": status,
+        "file": "f.yaml",
+        "line": 1,
+        "name": name,
+    }
 
 
 def test_compare_merges_the_shards_of_a_run(tmp_path, capsys):
-    (tmp_path / "old.json").write_text(json.dumps(report([result("a", "passed"),
-                                                          result("b", "passed")])))
+    (tmp_path / "old.json").write_text(
+        json.dumps(report([result("a", "passed"), result("b", "passed")]))
+    )
     parts = tmp_path / "parts"
     parts.mkdir()
     (parts / "1.json").write_text(json.dumps(report([result("a", "passed")])))

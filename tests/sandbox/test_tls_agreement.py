@@ -43,9 +43,10 @@ def outcomes(target_name: str, version: str, trust_ca: bool, urls: dict[str, str
 @pytest.mark.parametrize("version", ["0.12", "13"])
 @pytest.mark.parametrize("trust_ca", [True, False], ids=["ca-trusted", "ca-unknown"])
 def test_https_outcomes_agree_between_sandbox_and_prosody(version, trust_ca):
-    with start_backend("muc_auth", {"tls": "trusted"}) as trusted, start_backend(
-        "muc_auth", {"tls": "self-signed"}
-    ) as self_signed:
+    with (
+        start_backend("muc_auth", {"tls": "trusted"}) as trusted,
+        start_backend("muc_auth", {"tls": "self-signed"}) as self_signed,
+    ):
         urls = {"trusted": trusted.url + "/", "self-signed": self_signed.url + "/"}
         real = outcomes("prosody", version, trust_ca, urls)
         emulated = outcomes("sandbox", version, trust_ca, urls)

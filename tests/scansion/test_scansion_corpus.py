@@ -58,12 +58,16 @@ def test_the_tarball_is_checked_against_the_listed_sha256(tmp_path):
 
 def test_only_spec_scansion_is_kept_flattened(tmp_path):
     orig = tmp_path / "orig.tar.gz"
-    orig.write_bytes(_tarball({
-        "prosody-13.0.1/spec/scansion/basic.scs": b"# Basic\n",
-        "prosody-13.0.1/spec/scansion/prosody.cfg.lua": b"-- config\n",
-        "prosody-13.0.1/spec/util_jid_spec.lua": b"-- not the corpus\n",
-        "prosody-13.0.1/spec/scansion/../../escape.txt": b"no\n",
-    }))
+    orig.write_bytes(
+        _tarball(
+            {
+                "prosody-13.0.1/spec/scansion/basic.scs": b"# Basic\n",
+                "prosody-13.0.1/spec/scansion/prosody.cfg.lua": b"-- config\n",
+                "prosody-13.0.1/spec/util_jid_spec.lua": b"-- not the corpus\n",
+                "prosody-13.0.1/spec/scansion/../../escape.txt": b"no\n",
+            }
+        )
+    )
     scansion_corpus._extract_corpus(orig, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["basic.scs", "prosody.cfg.lua"]
 
@@ -116,7 +120,10 @@ def test_the_scripts_that_tell_pass_on_real_prosody_and_the_sandbox():
     from scansion_helpers import messages, run, verdicts
 
     folder = scansion_corpus.fetch()
-    report = run([folder / name for name in TELLING], targets=("sandbox", "prosody"),
-                 prosody=scansion_corpus.SERIES)
+    report = run(
+        [folder / name for name in TELLING],
+        targets=("sandbox", "prosody"),
+        prosody=scansion_corpus.SERIES,
+    )
     assert set(verdicts(report).values()) == {PASSED}, messages(report)
     assert len(report.results) == 2 * len(TELLING) and not report.disagreements

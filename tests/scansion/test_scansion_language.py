@@ -122,16 +122,34 @@ def test_variables_name_a_client_and_a_field(text, expected):
         (("Romeo sends: <presence to", "Romeo dances: <presence to"), 41, "not a scansion action"),
         (("Juliet's phone disconnects", "Mercutio disconnects"), 55, "unknown client 'Mercutio'"),
         (("\t\t<body>Hi</body>", "\t\t<body>Hi</bdy>"), 31, "invalid XML in 'Romeo sends'"),
-        (("\t<presence type=\"unavailable\"/>\n\nRomeo receives:",
-          "\t<presence type=\"unavailable\">\n\nRomeo receives:"), 44, "invalid XML"),
-        (("\tpassword: password\n\n[Client] Juliet's", "\tpasswd: password\n\n[Client] Juliet's"),
-         8, "expected one of jid, password, resource"),
+        (
+            (
+                '\t<presence type="unavailable"/>\n\nRomeo receives:',
+                '\t<presence type="unavailable">\n\nRomeo receives:',
+            ),
+            44,
+            "invalid XML",
+        ),
+        (
+            (
+                "\tpassword: password\n\n[Client] Juliet's",
+                "\tpasswd: password\n\n[Client] Juliet's",
+            ),
+            8,
+            "expected one of jid, password, resource",
+        ),
         (("[Client] Juliet\n", "[Bot] Juliet\n"), 16, "unknown character class [Bot]"),
         (("\tjid: romeo@localhost\n", ""), 6, "[Client] Romeo needs a jid"),
-        (("Juliet's phone connects", "  Juliet's phone connects"), 26,
-         "indented line outside a block"),
-        (("Romeo receives nothing", "Romeo receives: <presence from=\"${Nobody's JID}\"/>"), 53,
-         "'Nobody' is not a backend, a client"),
+        (
+            ("Juliet's phone connects", "  Juliet's phone connects"),
+            26,
+            "indented line outside a block",
+        ),
+        (
+            ("Romeo receives nothing", 'Romeo receives: <presence from="${Nobody\'s JID}"/>'),
+            53,
+            "'Nobody' is not a backend, a client",
+        ),
         (("\tresource: laptop", "\tresource: laptop\n\tjid: juliet@localhost"), 20, "given twice"),
     ],
 )
@@ -145,18 +163,24 @@ def test_a_broken_script_is_rejected_with_its_file_and_line(write, change, line,
 
 
 def test_a_full_jid_and_a_different_resource_line_disagree(write):
-    text = SCRIPT.replace("\tjid: juliet@localhost/phone\n", "\tjid: juliet@localhost/phone\n"
-                          "\tresource: tablet\n")
+    text = SCRIPT.replace(
+        "\tjid: juliet@localhost/phone\n", "\tjid: juliet@localhost/phone\n\tresource: tablet\n"
+    )
     with pytest.raises(ScenarioError, match="differs from the one in its jid"):
         load_scenario(write("bad.scs", text))
 
 
 def test_a_script_without_a_title_is_named_after_its_file(write):
-    scenario = load_scenario(write("no_title.scs", """\
+    scenario = load_scenario(
+        write(
+            "no_title.scs",
+            """\
         [Client] Romeo
         \tjid: romeo@localhost
         \tpassword: pw
         Romeo connects
-        """))
+        """,
+        )
+    )
     assert scenario.name == "no_title"
     assert scenario.tags == []

@@ -62,22 +62,33 @@ def test_what_scansion_accepts(xml):
 REFUSED = [
     ('<iq type="error"/>', "/iq: attribute type is 'result', expected 'error'"),
     ('<iq from="{scansion:any}"/>', "/iq: attribute from is missing"),
-    ('<iq><query xmlns="jabber:iq:roster"><item jid="juliet@localhost" subscription="both">'
-     '<group>Friends</group></item><item jid="nurse@localhost" subscription="none"/>'
-     "</query></iq>", "/iq/query: attribute ver='3' is not in the pattern (matched strictly"),
-    ('<iq><query xmlns="jabber:iq:roster" ver="3"><item jid="juliet@localhost" '
-     'subscription="both"><group>Friends</group></item></query></iq>',
-     "/iq/query: 2 children (<item>, <item>), expected 1"),
-    ('<iq><query xmlns="jabber:iq:roster" ver="3"><item jid="nurse@localhost" '
-     'subscription="none"/><item jid="juliet@localhost" subscription="both">'
-     "<group>Friends</group></item></query></iq>",
-     "/iq/query/item: attribute jid is 'juliet@localhost', expected 'nurse@localhost'"),
-    ('<iq><query xmlns="jabber:iq:roster" scansion:strict="false"><item>'
-     "<group>Family</group></item></query></iq>",
-     "/iq/query/item/group: text is 'Friends', expected 'Family'"),
+    (
+        '<iq><query xmlns="jabber:iq:roster"><item jid="juliet@localhost" subscription="both">'
+        '<group>Friends</group></item><item jid="nurse@localhost" subscription="none"/>'
+        "</query></iq>",
+        "/iq/query: attribute ver='3' is not in the pattern (matched strictly",
+    ),
+    (
+        '<iq><query xmlns="jabber:iq:roster" ver="3"><item jid="juliet@localhost" '
+        'subscription="both"><group>Friends</group></item></query></iq>',
+        "/iq/query: 2 children (<item>, <item>), expected 1",
+    ),
+    (
+        '<iq><query xmlns="jabber:iq:roster" ver="3"><item jid="nurse@localhost" '
+        'subscription="none"/><item jid="juliet@localhost" subscription="both">'
+        "<group>Friends</group></item></query></iq>",
+        "/iq/query/item: attribute jid is 'juliet@localhost', expected 'nurse@localhost'",
+    ),
+    (
+        '<iq><query xmlns="jabber:iq:roster" scansion:strict="false"><item>'
+        "<group>Family</group></item></query></iq>",
+        "/iq/query/item/group: text is 'Friends', expected 'Family'",
+    ),
     ('<iq type="result" scansion:strict="true"/>', "(matched strictly"),
-    ('<iq><query xmlns="jabber:iq:private"/></iq>',
-     "/iq: no child <query xmlns='jabber:iq:private'>"),
+    (
+        '<iq><query xmlns="jabber:iq:private"/></iq>',
+        "/iq: no child <query xmlns='jabber:iq:private'>",
+    ),
 ]
 
 
@@ -88,20 +99,28 @@ def test_what_scansion_refuses_and_why(xml, reason):
 
 
 def test_strictness_is_inherited_and_can_be_relaxed_below():
-    received = parse('<iq><query xmlns="jabber:iq:version"><name>Prosody</name>'
-                     "<version>13.0.1</version></query></iq>")
-    strict_text = pattern('<iq><query xmlns="jabber:iq:version"><name>Prosody</name>'
-                          "<version>0.12</version></query></iq>")
-    relaxed = pattern('<iq><query xmlns="jabber:iq:version" scansion:strict="true">'
-                      '<name>Prosody</name><version scansion:strict="false"/></query></iq>')
+    received = parse(
+        '<iq><query xmlns="jabber:iq:version"><name>Prosody</name>'
+        "<version>13.0.1</version></query></iq>"
+    )
+    strict_text = pattern(
+        '<iq><query xmlns="jabber:iq:version"><name>Prosody</name>'
+        "<version>0.12</version></query></iq>"
+    )
+    relaxed = pattern(
+        '<iq><query xmlns="jabber:iq:version" scansion:strict="true">'
+        '<name>Prosody</name><version scansion:strict="false"/></query></iq>'
+    )
     assert "text is '13.0.1', expected '0.12'" in scansion_mismatch(strict_text, received)
     assert scansion_mismatch(relaxed, received) is None
 
 
 def test_captures_record_the_value_and_a_failed_match_changes_nothing():
     captures: dict[str, str] = {}
-    got = pattern('<iq id="{scansion:capture:first}"><query xmlns="jabber:iq:roster" '
-                  'ver="{scansion:capture:ver}" scansion:strict="false"/></iq>')
+    got = pattern(
+        '<iq id="{scansion:capture:first}"><query xmlns="jabber:iq:roster" '
+        'ver="{scansion:capture:ver}" scansion:strict="false"/></iq>'
+    )
     assert scansion_mismatch(got, RECEIVED, captures) is None
     assert captures == {"first": "r1", "ver": "3"}
     failing = pattern('<iq id="{scansion:capture:first}" type="error"/>')
@@ -110,12 +129,17 @@ def test_captures_record_the_value_and_a_failed_match_changes_nothing():
 
 
 def test_a_loose_element_pairs_each_pattern_child_with_a_different_received_one():
-    received = parse('<presence><x xmlns="urn:x"/><status code="110"/><status code="201"/>'
-                     "</presence>")
-    assert scansion_mismatch(parse('<presence><status/><status code="110"/></presence>'),
-                             received) is None
-    assert scansion_mismatch(parse("<presence><status/><status/><status/></presence>"),
-                             received) is not None
+    received = parse(
+        '<presence><x xmlns="urn:x"/><status code="110"/><status code="201"/></presence>'
+    )
+    assert (
+        scansion_mismatch(parse('<presence><status/><status code="110"/></presence>'), received)
+        is None
+    )
+    assert (
+        scansion_mismatch(parse("<presence><status/><status/><status/></presence>"), received)
+        is not None
+    )
 
 
 def test_the_diff_shows_all_a_strict_element_received_with_the_patterns_wildcards():

@@ -27,7 +27,9 @@ Juliet connects
 
 SCRIPTS = {
     # Juliet's own presence comes first and is passed over; it is gone afterwards.
-    "passes_over.scs": (PASSED, """\
+    "passes_over.scs": (
+        PASSED,
+        """\
 Juliet sends:
 \t<presence/>
 
@@ -38,9 +40,12 @@ Juliet receives:
 \t<message from="${Romeo's full JID}" type="chat"><body>Hi</body></message>
 
 Juliet receives: nothing
-"""),
+""",
+    ),
     # Several stanzas: any order.
-    "any_order.scs": (PASSED, """\
+    "any_order.scs": (
+        PASSED,
+        """\
 Romeo sends:
 \t<message to="${Juliet's full JID}" type="chat"><body>one</body></message>
 \t<message to="${Juliet's full JID}" type="chat"><body>two</body></message>
@@ -48,9 +53,12 @@ Romeo sends:
 Juliet receives:
 \t<message><body>two</body></message>
 \t<message><body>one</body></message>
-"""),
+""",
+    ),
     # The answer to the harness's own wait after `sends` is never seen.
-    "settled.scs": (PASSED, """\
+    "settled.scs": (
+        PASSED,
+        """\
 Romeo sends:
 \t<presence/>
 
@@ -58,36 +66,49 @@ Romeo receives:
 \t<presence from="${Romeo's full JID}"/>
 
 Romeo receives: nothing
-"""),
+""",
+    ),
     # As in scansion: sending on a client that disconnected, or disconnecting it again,
     # does nothing.
-    "after_disconnect.scs": (PASSED, """\
+    "after_disconnect.scs": (
+        PASSED,
+        """\
 Romeo disconnects
 
 Romeo sends:
 \t<presence type="unavailable"/>
 
 Romeo disconnects
-"""),
-    "nothing_counts_what_is_left.scs": (FAILED, """\
+""",
+    ),
+    "nothing_counts_what_is_left.scs": (
+        FAILED,
+        """\
 Juliet sends:
 \t<presence/>
 
 Juliet receives: nothing
-"""),
-    "never_comes.scs": (FAILED, """\
+""",
+    ),
+    "never_comes.scs": (
+        FAILED,
+        """\
 Juliet sends:
 \t<presence/>
 
 Juliet receives:
 \t<message from="${Romeo's full JID}"/>
-"""),
-    "receives_after_disconnect.scs": (FAILED, """\
+""",
+    ),
+    "receives_after_disconnect.scs": (
+        FAILED,
+        """\
 Romeo disconnects
 
 Romeo receives:
 \t<presence/>
-"""),
+""",
+    ),
 }
 
 
@@ -98,12 +119,14 @@ def scripts(write):
     return write("steps/.keep", "").parent
 
 
-@pytest.mark.parametrize(("targets", "prosody"), [(("sandbox",), None),
-                                                  (("sandbox", "prosody"), "13")])
+@pytest.mark.parametrize(
+    ("targets", "prosody"), [(("sandbox",), None), (("sandbox", "prosody"), "13")]
+)
 def test_actions_behave_as_scansion_s_on_every_target(scripts, targets, prosody):
     report = run([scripts], targets=targets, prosody=prosody)
-    expected = {(name, target): status for name, (status, _) in SCRIPTS.items()
-                for target in targets}
+    expected = {
+        (name, target): status for name, (status, _) in SCRIPTS.items() for target in targets
+    }
     assert verdicts(report) == expected, messages(report)
     assert not report.disagreements
     said = messages(report)

@@ -101,12 +101,15 @@ def test_the_folders_config_is_the_profile_of_its_scripts(suite):
 
 
 def test_a_scenario_beside_a_config_cannot_add_a_profile(suite, write):
-    path = write("suite/mine.yaml", """\
+    path = write(
+        "suite/mine.yaml",
+        """\
         name: with a profile of its own
         prosody: {modules_enabled: [ping]}
         clients: {romeo: {jid: romeo@localhost, password: pw}}
         steps: [romeo connects]
-        """)
+        """,
+    )
     with pytest.raises(ScenarioError, match=r"mine.yaml:2: this folder's prosody.cfg.lua"):
         load_scenarios(path)
 
@@ -128,8 +131,15 @@ def test_a_config_that_does_not_load_says_where(write):
 
 def test_the_harness_replaces_only_what_it_owns(suite, tmp_path):
     config = resolve(_profile(suite), source_dir=resolve_prosody("13").source_dir)
-    layout = ServerLayout(str(tmp_path / "data"), str(tmp_path / "p.pid"), str(tmp_path / "c"),
-                          ["/lua_modules"], 40001, 40002, str(tmp_path / "p.log"))
+    layout = ServerLayout(
+        str(tmp_path / "data"),
+        str(tmp_path / "p.pid"),
+        str(tmp_path / "c"),
+        ["/lua_modules"],
+        40001,
+        40002,
+        str(tmp_path / "p.log"),
+    )
     text = render_config(config, layout)
     assert f'Include "{(suite / "prosody.cfg.lua").resolve()}"' in text
     owned = text.split("-- Owned by the harness", 1)[1]
@@ -169,7 +179,9 @@ modules_disabled = { "s2s" }
 VirtualHost "localhost"
 """
 
-CLOCK_SCRIPT = HEADER + """\
+CLOCK_SCRIPT = (
+    HEADER
+    + """\
 Romeo sends:
 \t<iq type="set" id="prefs"><prefs xmlns="urn:xmpp:mam:2" default="always"/></iq>
 
@@ -192,6 +204,7 @@ Romeo receives:
 \t\t</result>
 \t</message>
 """
+)
 
 
 def test_lua_in_the_config_runs_as_in_prosody_13_clock_included(write):

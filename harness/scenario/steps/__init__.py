@@ -23,8 +23,9 @@ from harness.scenario.steps.rest_callback import REST_CALLBACK
 from harness.scenario.steps.roster import ROSTER
 from harness.scenario.steps.server import SERVER_STEPS
 
-BACKEND_KINDS: dict[str, BackendKind] = {kind.name: kind for kind in (ROSTER, MUC_AUTH,
-                                                                      REST_CALLBACK)}
+BACKEND_KINDS: dict[str, BackendKind] = {
+    kind.name: kind for kind in (ROSTER, MUC_AUTH, REST_CALLBACK)
+}
 STEP_KINDS: tuple[StepKind, ...] = (
     *CLIENT_STEPS,
     HTTP_STEP,

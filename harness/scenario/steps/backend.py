@@ -127,29 +127,44 @@ def entry_mismatch(expected: dict[str, Any], entry: dict[str, Any]) -> str | Non
 
 BACKEND_STEPS = (
     StepKind(
-        "backend_answers", r"(?P<actor>\S+) answers", "backend",
+        "backend_answers",
+        r"(?P<actor>\S+) answers",
+        "backend",
         f"B answers: {{{', '.join(ANSWER_KEYS)}}} or 'clear'",
         "any backend: answer its protocol requests (those matching path/method, `times` "
         "times or until cleared) with this status and body instead of its own logic",
-        _parse_answers, _answers,
+        _parse_answers,
+        _answers,
     ),
     StepKind(
-        "backend_fault", r"(?P<actor>\S+) fault", "backend",
+        "backend_fault",
+        r"(?P<actor>\S+) fault",
+        "backend",
         f"B fault: {{{', '.join(FAULT_KEYS)}}} or 'clear'",
         "any backend: inject a fault (latency, a dropped or hung connection, an error "
         "status); `B fault: clear` removes them",
-        _parse_fault, _fault,
+        _parse_fault,
+        _fault,
     ),
     StepKind(
-        "backend_received", r"(?P<actor>\S+) received", "backend",
+        "backend_received",
+        r"(?P<actor>\S+) received",
+        "backend",
         "B received: {count, last: {method, path, query, headers, json, body}, any: {...}}",
         "any backend: what it was sent; `any:` = some request matches (polled until true, "
         "bound `timeout:`, default 2 s)",
-        _parse_received, _received, extra_keys=("timeout",),
+        _parse_received,
+        _received,
+        extra_keys=("timeout",),
     ),
     StepKind(
-        "backend_clear_journal", r"(?P<actor>\S+) clears journal", "backend",
-        "B clears journal", "forget what backend B received",
-        no_value, _clear_journal, bare=True,
+        "backend_clear_journal",
+        r"(?P<actor>\S+) clears journal",
+        "backend",
+        "B clears journal",
+        "forget what backend B received",
+        no_value,
+        _clear_journal,
+        bare=True,
     ),
 )

@@ -149,8 +149,11 @@ def _receive_scansion(run: StepRun, step) -> None:
 
 
 def _scansion_failure(
-    step, remaining: list[ET.Element], passed_over: list[ET.Element],
-    captures: dict[str, str], timeout: float,
+    step,
+    remaining: list[ET.Element],
+    passed_over: list[ET.Element],
+    captures: dict[str, str],
+    timeout: float,
 ) -> StepFailed:
     wanted = remaining[0]
     missing = f"{len(remaining)} expected stanzas" if len(remaining) > 1 else "the expected stanza"
@@ -180,8 +183,10 @@ def _settle(run: StepRun, client: Client) -> None:
     host = client.jid.partition("@")[2].partition("/")[0]
     try:
         client.send(f'<iq type="get" id="{ident}" to="{host}"><ping xmlns="urn:xmpp:ping"/></iq>')
-        client.receive(lambda s: s.get("id") == ident and stanza_xml.local_name(s) == "iq",
-                       timeout=SETTLE_TIMEOUT)
+        client.receive(
+            lambda s: s.get("id") == ident and stanza_xml.local_name(s) == "iq",
+            timeout=SETTLE_TIMEOUT,
+        )
     except (ReceiveTimeout, TargetError):
         return  # the stream closed (the script's next step says what that means)
 
@@ -221,37 +226,62 @@ ACTOR = r"(?P<actor>\S(?:.*?\S)?)"  # a client's name: spaces inside allowed
 
 CLIENT_STEPS = (
     StepKind(
-        "connect", ACTOR + r" connects", "client", "C connects",
+        "connect",
+        ACTOR + r" connects",
+        "client",
+        "C connects",
         "client C logs in (its account is created first)",
-        no_value, _connect, bare=True,
+        no_value,
+        _connect,
+        bare=True,
     ),
     StepKind(
-        "disconnect", ACTOR + r" disconnects", "client", "C disconnects",
+        "disconnect",
+        ACTOR + r" disconnects",
+        "client",
+        "C disconnects",
         "client C closes its stream",
-        no_value, _disconnect, bare=True,
+        no_value,
+        _disconnect,
+        bare=True,
     ),
     StepKind(
-        "send", ACTOR + r" sends", "client", "C sends: XML",
+        "send",
+        ACTOR + r" sends",
+        "client",
+        "C sends: XML",
         "send one stanza (default namespace jabber:client)",
-        _parse_send, _send, value_schema=STANZA,
+        _parse_send,
+        _send,
+        value_schema=STANZA,
     ),
     StepKind(
-        "receive_nothing", ACTOR + r" receives nothing", "client",
+        "receive_nothing",
+        ACTOR + r" receives nothing",
+        "client",
         "C receives nothing: {within: SECONDS, matching: XML}",
         "no stanza (matching XML, if given) arrives within the time (default 0.5 s; also "
         "the plain text `C receives nothing`); stanzas that arrived earlier and were never "
         "matched count too",
-        _parse_nothing, _receive_nothing, bare=True,
-        value_schema={"type": "object", "properties": {"within": {"type": "number"},
-                                                        "matching": STANZA}},
+        _parse_nothing,
+        _receive_nothing,
+        bare=True,
+        value_schema={
+            "type": "object",
+            "properties": {"within": {"type": "number"}, "matching": STANZA},
+        },
     ),
     StepKind(
-        "receive", ACTOR + r" receives", "client",
+        "receive",
+        ACTOR + r" receives",
+        "client",
         "C receives: XML (or a list of XML, in any order)",
         "the next stanza matching XML arrives (bound: `timeout:`, default 2 s); a list of "
         "XML strings: all of them, in any order; with `matching: scansion`, by scansion's "
         "rules, stanzas before the match passed over",
-        _parse_receive, _receive, extra_keys=("timeout",),
+        _parse_receive,
+        _receive,
+        extra_keys=("timeout",),
         value_schema={"anyOf": [STANZA, {"type": "array", "items": STANZA, "minItems": 1}]},
     ),
 )

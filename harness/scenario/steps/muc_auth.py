@@ -21,10 +21,13 @@ MUC_AUTH = BackendKind(
     "the service that decides who may join a room (mod_muc_http_auth)",
     verbs=(
         StepKind(
-            "backend_decide", r"(?P<actor>\S+) decides", "muc_auth",
+            "backend_decide",
+            r"(?P<actor>\S+) decides",
+            "muc_auth",
             "B decides: {room?, user?, domain?, nickname?, allowed, error?}",
             "muc_auth backend B: add a decision rule (the first that matches decides)",
-            _parse_decides, _decides,
+            _parse_decides,
+            _decides,
         ),
     ),
 )

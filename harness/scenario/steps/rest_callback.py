@@ -21,10 +21,13 @@ REST_CALLBACK = BackendKind(
     "the webhook receiving stanzas from mod_rest, and a bot answering them",
     verbs=(
         StepKind(
-            "backend_reply", r"(?P<actor>\S+) replies", "rest_callback",
+            "backend_reply",
+            r"(?P<actor>\S+) replies",
+            "rest_callback",
             "B replies: {match, status?, reply?, content_type?}",
             "rest_callback backend B: add a reply rule (the first whose match fits answers)",
-            _parse_replies, _replies,
+            _parse_replies,
+            _replies,
         ),
     ),
 )

@@ -38,17 +38,23 @@ ROSTER = BackendKind(
     "the web app that owns users' rosters (mod_http_roster_admin)",
     verbs=(
         StepKind(
-            "backend_set_roster", r"(?P<actor>\S+) sets (?P<user>\S+)", "roster",
+            "backend_set_roster",
+            r"(?P<actor>\S+) sets (?P<user>\S+)",
+            "roster",
             "B sets USER: {JID: {name, groups}}",
             "roster backend B: replace USER's roster (does not notify Prosody)",
-            _parse_sets, _sets,
+            _parse_sets,
+            _sets,
         ),
         StepKind(
-            "backend_befriend", r"(?P<actor>\S+) befriends", "roster",
+            "backend_befriend",
+            r"(?P<actor>\S+) befriends",
+            "roster",
             "B befriends: [USER1, USER2]",
             "roster backend B: make two users contacts and POST both names to Prosody's "
             "refresh URL; fails unless Prosody answers 2xx",
-            _parse_befriends, _befriends,
+            _parse_befriends,
+            _befriends,
         ),
     ),
     defaults=lambda run: {"refresh_url": run.target.http_url + REFRESH_PATH},

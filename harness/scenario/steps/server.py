@@ -45,14 +45,24 @@ def _wait(run: StepRun, step) -> None:
 
 SERVER_STEPS = (
     StepKind(
-        "log_contains", r"log contains", "", "log contains: {level, text}",
+        "log_contains",
+        r"log contains",
+        "",
+        "log contains: {level, text}",
         "the Prosody log has a line at that level containing text (polled, bound "
         "`timeout:`, default 2 s; lines written while the server started count)",
-        _parse_log, _log_contains, extra_keys=("timeout",),
+        _parse_log,
+        _log_contains,
+        extra_keys=("timeout",),
     ),
     StepKind(
-        "wait", r"wait", "", "wait: SECONDS",
+        "wait",
+        r"wait",
+        "",
+        "wait: SECONDS",
         "let time pass (virtual on the sandbox)",
-        _parse_wait, _wait, value_schema={"type": "number", "minimum": 0, "maximum": 600},
+        _parse_wait,
+        _wait,
+        value_schema={"type": "number", "minimum": 0, "maximum": 600},
     ),
 )
