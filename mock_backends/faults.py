@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -190,8 +191,11 @@ def _check_combination(fault: Fault, where: str) -> None:
         )
 
 
+@functools.lru_cache(maxsize=2)
 def padding_document(size: int) -> bytes:
-    """A JSON document of exactly `size` bytes: an array holding one string of padding."""
+    """A JSON document of exactly `size` bytes: an array holding one string of padding
+    (made once per size: a fault answering 50 MB to every request must not allocate 50 MB
+    for each of them)."""
     return b'["' + b"x" * (size - 4) + b'"]'
 
 

@@ -30,6 +30,10 @@ IDLE_TIMEOUT_SECONDS = 30.0
 MAX_HEADER_LINE_BYTES = 65536
 MAX_HEADER_COUNT = 100
 
+# Answers up to this size go out head and body in one send (no delayed-ACK stall); a larger
+# body (the `size` fault's 50 MB) is sent as it is rather than copied behind its head.
+ONE_SEND_BYTES = 1 << 16
+
 
 def call_wsgi(
     app: Callable[..., Iterable[bytes]], environ: dict[str, Any]
@@ -277,8 +281,9 @@ class WsgiRequestHandler(BaseHTTPRequestHandler):
     def _send(
         self, status: str, headers: list[tuple[str, str]], payload: bytes, keep: int | None = None
     ) -> None:
-        """Write the answer in one send; with `keep`, only that many bytes of the body
-        (the head still announces all of it), or half the head for an empty body."""
+        """Write the answer in one send (a large body in a second one, not copied); with
+        `keep`, only that many bytes of the body (the head still announces all of it), or
+        half the head for an empty body."""
         lines = [f"{self.protocol_version} {status}"]
         has_length = False
         for name, value in headers:
@@ -297,7 +302,10 @@ class WsgiRequestHandler(BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self.command == "HEAD":
             payload = b""
-        if keep is None:
+        if keep is None and len(payload) > ONE_SEND_BYTES:
+            self.wfile.write(head)
+            self.wfile.write(payload)
+        elif keep is None:
             self.wfile.write(head + payload)
         else:
             self.wfile.write(head + payload[:keep] if payload else head[: len(head) // 2])

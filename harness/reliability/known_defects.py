@@ -90,18 +90,6 @@ KNOWN_DEFECTS = [
         "test_known_defects.py::test_a_method_with_a_hyphen_gets_an_answer",
         _method_with_hyphen,
     ),
-    KnownDefect(
-        "pooled-http-reads-oversized-answers",
-        "mod_muc_http_auth and mod_http_roster_admin (pooled_http.lib.lua)",
-        "A 50 MB answer from the web service can block the whole server: in fault-matrix "
-        "runs Prosody stopped answering anyone for 2 to 16 s and the module's own timeout "
-        "could not fire (a MUC join refused after 4 to 16 s, or not answered at all), the "
-        "log showing the whole answer read (`Service answered 200 in 3435.6 ms`) and then "
-        "decoded; in other runs the timeout wins the race and nothing stalls. Prosody's own "
-        "HTTP client, which mod_rest uses, gives such an answer up at 10 MiB in 0.4 s.",
-        "test_known_defects.py::test_a_50_mb_answer_does_not_stall_prosody",
-        lambda finding: False,  # a fault-matrix finding: see matrix_run.KNOWN_CELLS
-    ),
 ]
 
 
@@ -113,9 +101,22 @@ def known_defect(finding: Finding) -> str | None:
     return None
 
 
-#: What the runs found and this work fixed (the fix is in the working tree; each has a
-#: test or a fuzzed request that would catch it again).
+#: What the runs found and this work fixed (each has a test or a fuzzed request that
+#: would catch it again).
 FIXED_DEFECTS = [
+    {
+        "component": "mod_http_roster_admin and mod_muc_http_auth (pooled_http.lib.lua)",
+        "summary": "a 50 MB answer could be read whole in one go (net.connect reads whatever "
+        "has arrived) and then decoded, stalling Prosody for seconds (a refresh took 32 s, "
+        "pings 5 s); now reads are at most 64 KiB and an answer over 10 MiB is refused at "
+        "its head, as Prosody's own HTTP client does (the fault matrix's 50 MB cells)",
+    },
+    {
+        "component": "mod_http_roster_admin",
+        "summary": 'a refresh naming only invalid usernames (`["bad user"]`, a name over '
+        "1023 bytes) answered 500, a server error for the caller's mistake; now 400 with "
+        "the counts (test_known_defects.py, refresh_only_invalid_names.yaml)",
+    },
     {
         "component": "mock backends",
         "summary": "deeply nested JSON (20,000 levels) made the control API and the webhook "

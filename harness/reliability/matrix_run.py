@@ -16,11 +16,7 @@ RESPONSIVE_BOUND = 2.0  # the slowest bystander ping a cell may cause, in second
 
 #: Cells whose defined outcome a module does not meet yet, with the known defect
 #: (harness.reliability.known_defects) each one is: (module, action, fault) -> id.
-KNOWN_CELLS: dict[tuple[str, str, str], str] = {
-    ("roster fetch", "a login", "50mb"): "pooled-http-reads-oversized-answers",
-    ("roster fetch", "a refresh of many users", "50mb"): "pooled-http-reads-oversized-answers",
-    ("MUC auth", "a join", "50mb"): "pooled-http-reads-oversized-answers",
-}
+KNOWN_CELLS: dict[tuple[str, str, str], str] = {}
 
 
 @dataclass

@@ -114,6 +114,12 @@ local CONTENT_LENGTH = "\r\n[Cc][Oo][Nn][Tt][Ee][Nn][Tt]%-[Ll][Ee][Nn][Gg][Tt][H
 local TRANSFER_ENCODING = "\r\n[Tt][Rr][Aa][Nn][Ss][Ff][Ee][Rr]%-[Ee][Nn][Cc][Oo][Dd][Ii][Nn][Gg]:";
 local CONNECTION_CLOSE = "\r\n[Cc][Oo][Nn][Nn][Ee][Cc][Tt][Ii][Oo][Nn]:[^\r\n]*[Cc][Ll][Oo][Ss][Ee]";
 local whole_answer = { headers = {} }; -- what response_parsed reads, refilled for each answer
+-- Prosody's parser refuses a body over 10 MiB (its default body_size_limit); the fast path must
+-- not accept what the parser would refuse.
+local BODY_LIMIT = 10 * 1024 * 1024;
+-- Bytes read per read. net.connect's default ("*a") reads whatever has arrived, however much:
+-- a service sending 50 MB fast enough would have it read, buffered and parsed in one go.
+local READ_SIZE = 65536;
 
 -- Whether every line of the head after the status line is a "Name: value" field, as Prosody's
 -- parser requires (it fails the answer otherwise).
@@ -139,10 +145,11 @@ local function read_whole_answer(state, data)
 	local encoding = data:find(TRANSFER_ENCODING);
 	if encoding and encoding < head_end then return false; end
 	local body_start = head_end + 4;
-	if #data ~= body_start - 1 + tonumber(length) then return false; end
+	length = tonumber(length);
+	if length > BODY_LIMIT or #data ~= body_start - 1 + length then return false; end
 	local close = data:find(CONNECTION_CLOSE);
 	whole_answer.httpversion, whole_answer.code = version, tonumber(code);
-	whole_answer.body, whole_answer.body_length = data:sub(body_start), tonumber(length);
+	whole_answer.body, whole_answer.body_length = data:sub(body_start), length;
 	whole_answer.headers.connection = (close and close < head_end) and "close" or nil;
 	response_parsed(state, whole_answer);
 	return true;
@@ -217,7 +224,7 @@ function open_connection(client, request)
 	state.request = request;
 	request.state = state;
 	local resolver = basic_resolver.new(client.host, client.port, "tcp", { servername = client.host });
-	connect(resolver, listeners, { sslctx = false }, state);
+	connect(resolver, listeners, { sslctx = false, pattern = READ_SIZE }, state);
 end
 
 -- If the connection turns out to be gone, its ondisconnect sends the request again.
