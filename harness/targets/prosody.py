@@ -108,6 +108,9 @@ class ProsodyTarget(LoopbackTarget):
         self._log_lock = threading.Lock()
         self._clients: list[XmppClient] = []
         self._http = requests.Session()
+        # Only the header fields a scenario gives (and Host, Content-Length), as the
+        # sandbox's client sends: no default Accept, User-Agent or Accept-Encoding.
+        self._http.headers.clear()
         # The profile as Prosody configuration, once the start knows which Prosody reads it.
         self.config: ResolvedConfig | None = None
 

@@ -63,11 +63,17 @@ local function session_close(session, reason)
 	end
 end
 
--- The connection object sessionmanager writes to: output goes to the harness.
+-- The connection object sessionmanager writes to: output goes to the harness. There is no
+-- socket; its address is loopback and its port one of the ephemeral range, as a client's
+-- would be.
+local connections = 0;
 local function new_conn(id)
 	local conn = { id = id };
+	connections = connections + 1;
+	local port = 49152 + connections % 16384;
 	function conn:write(data) bridge.c2s_output(id, data); return true; end
 	function conn:ip() return "127.0.0.1"; end
+	function conn:clientport() return port; end
 	function conn:ssl() return false; end
 	function conn:close() end
 	return conn;
@@ -120,6 +126,32 @@ local function login(id, username, password, resource)
 end
 
 sandbox.c2s_login[module.host] = login;
+
+-- As mod_c2s does: a user's sessions are closed when the account is deleted or disabled,
+-- or its role changes; when the password changes, all but the resource that changed it.
+local function disconnect_user_sessions(reason, leave_resource)
+	return function (event)
+		if event.host ~= module.host then return; end
+		local user = prosody.hosts[event.host].sessions[event.username];
+		if not (user and user.sessions) then return; end
+		for resource, session in pairs(user.sessions) do
+			if not leave_resource or resource ~= event.resource then
+				session:close(reason);
+			end
+		end
+	end
+end
+
+module:hook_global("user-password-changed",
+	disconnect_user_sessions({ condition = "reset", text = "Password changed" }, true), 200);
+module:hook_global("user-deleted",
+	disconnect_user_sessions({ condition = "not-authorized", text = "Account deleted" }), 200);
+module:hook_global("user-disabled",
+	disconnect_user_sessions({ condition = "not-authorized", text = "Account disabled" }), 200);
+module:hook_global("user-roles-changed", -- 0.12
+	disconnect_user_sessions({ condition = "reset", text = "Roles changed" }), 200);
+module:hook_global("user-role-changed", -- 13
+	disconnect_user_sessions({ condition = "reset", text = "Role changed" }), 200);
 
 -- As mod_c2s does when the server stops: every session of this host is closed.
 module:hook_global("server-stopping", function (event)
