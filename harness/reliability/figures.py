@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -55,20 +56,23 @@ def record(section: str, key: str, value: Any, path: Path | None = None) -> None
     path = path or figures_file()
     if path is None:
         return
-    data = load(path)
     value = (
         dict(value, recorded=datetime.date.today().isoformat())
         if isinstance(value, dict)
         else value
     )
-    data.setdefault(section, {})[key] = value
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".figures-")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(data, out, indent=1, sort_keys=True)
-        out.write("\n")
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
+    # The fuzz, the soak and pytest workers may record at the same moment: one at a time.
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = load(path)
+        data.setdefault(section, {})[key] = value
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".figures-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=1, sort_keys=True)
+            out.write("\n")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
 
 
 def _number(value: int | float) -> str:
