@@ -7,6 +7,9 @@ attribute value `{scansion:any}` (or `{any}`) accepts any value. JSON expectatio
 subset matches: objects may carry extra keys, lists must have the same length and match
 item by item, and the string `{any}` accepts any value.
 
+Over 400 lines on purpose: the XML and JSON rules and their explanations are one set of
+verdicts, read together when a verdict is questioned.
+
 Scansion scripts (and scenarios with `matching: scansion`) follow scansion's own rules,
 `scansion_mismatch`: elements in the stanza's default namespace (jabber:client) are
 matched loosely as above, but an element with a namespace of its own, and everything

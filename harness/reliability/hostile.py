@@ -5,7 +5,10 @@ query, a body of the right media type, the surface's credentials) and is then br
 one way: malformed JSON or XML, wrong types, huge or empty bodies, odd encodings, broken
 or duplicated headers, unusual methods, path tricks (`..`, percent-encoding, very long
 names) or a broken request line. What each mutation does to the HTTP framing decides what
-answers are acceptable (see verdict.py)."""
+answers are acceptable (see verdict.py).
+
+Over 400 lines on purpose: it is mostly the catalogue of mutations, one small function
+each, and reads best as one list."""
 
 from __future__ import annotations
 

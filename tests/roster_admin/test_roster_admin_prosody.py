@@ -1,5 +1,6 @@
 """mod_http_roster_admin on real Prosody: what the scenario format cannot express
-(timing of bounded concurrency, many hostile inputs in one run)."""
+(timing of bounded concurrency, many hostile inputs in one run). Over 400 lines: many small
+tests sharing one server fixture."""
 
 from __future__ import annotations
 

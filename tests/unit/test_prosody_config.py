@@ -3,6 +3,8 @@
 The Lua side mimics the parts of Prosody's config loader the text relies on: option
 assignments land in the global section until `VirtualHost`/`Component` open a block that
 takes an options table.
+
+Over 400 lines: many small tests sharing the Lua loader above.
 """
 
 from __future__ import annotations
