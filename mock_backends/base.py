@@ -22,6 +22,8 @@ from mock_backends.http_server import BackgroundServer, DropConnection
 from mock_backends.journal import Journal, JournalEntry
 from mock_backends.validation import check_keys, expect_mapping
 
+_ROUTE_BUILDING = threading.Lock()
+
 #: Paths under this prefix drive the mock; they are never journaled nor faulted.
 CONTROL_PREFIX = "/_mock/"
 
@@ -103,9 +105,14 @@ class Backend:
         self._answers = AnswerList()
         self._handler_errors: list[str] = []
         self._stopping = threading.Event()
-        self.app = Flask(f"mock_backends.{self.kind}")
-        self._register_common_routes()
-        self._register_routes(self.app)
+        # Werkzeug compiles each route with ast.parse, and this machine's CPython 3.11.7 can
+        # fail two parses at once in different threads ("SystemError: AST constructor
+        # recursion depth mismatch", seen in 1 suite run of 13): backends made in parallel
+        # (runner workers) build their routes in turn.
+        with _ROUTE_BUILDING:
+            self.app = Flask(f"mock_backends.{self.kind}")
+            self._register_common_routes()
+            self._register_routes(self.app)
         self._configure(settings)
         faults = settings.get("faults") or []
         if not isinstance(faults, list):
