@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.profile import Profile
 from harness.prosody_config import DEFAULT_GLOBAL_OPTIONS, ResolvedConfig, lua_value
 
 # Names nodeprep leaves as they are, passwords SASLprep leaves as they are.
@@ -29,21 +28,14 @@ PLAIN_PASSWORD = re.compile(r"^[\x20-\x7e]+$")
 DEFAULT_ITERATIONS = 10000  # mod_auth_internal_hashed's default_iteration_count
 
 
-def _option(profile: Profile | ResolvedConfig, host: str, name: str) -> Any:
+def _option(config: ResolvedConfig, host: str, name: str) -> Any:
     """An option as Prosody resolves it for `host`: the host's, else the global one."""
-    if isinstance(profile, ResolvedConfig):
-        value = profile.option(host, name)
-        return DEFAULT_GLOBAL_OPTIONS.get(name) if value is None else value
-    host_options = profile.hosts[host].options
-    if name in host_options:
-        return host_options[name]
-    if name in profile.options:
-        return profile.options[name]
-    return DEFAULT_GLOBAL_OPTIONS.get(name)
+    value = config.option(host, name)
+    return DEFAULT_GLOBAL_OPTIONS.get(name) if value is None else value
 
 
 def iterations_if_writable(
-    profile: Profile | ResolvedConfig, host: str, username: str, password: str
+    profile: ResolvedConfig, host: str, username: str, password: str
 ) -> int | None:
     """The SCRAM iteration count to write with, or None when prosodyctl must do it."""
     if not (PLAIN_USERNAME.match(username) and PLAIN_PASSWORD.match(password)):

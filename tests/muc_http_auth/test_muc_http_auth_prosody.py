@@ -9,9 +9,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +20,7 @@ import pytest
 from harness.profile import ComponentProfile, Profile
 from harness.target import Client
 from harness.targets.prosody import ProsodyTarget
+from mock_backends import tls
 
 pytestmark = pytest.mark.prosody
 
@@ -53,35 +51,9 @@ class AllowEverybody(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def https_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An https service on loopback with a fresh self-signed certificate."""
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is needed to make a self-signed certificate")
-    directory = tmp_path_factory.mktemp("tls")
-    key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+def https_service() -> Iterator[str]:
+    """An https service on loopback with a self-signed certificate (the mocks' own)."""
+    context = tls.server_context("self-signed", "127.0.0.1")
     server = ThreadingHTTPServer(("127.0.0.1", 0), AllowEverybody)
     server.daemon_threads = True
     server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -10,6 +10,7 @@ import pytest
 from lupa import lua54
 
 from harness.profile import Profile, VirtualHostProfile
+from harness.prosody_config import resolve
 from harness.targets.prosody_accounts import (
     iterations_if_writable,
     scram_sha1_keys,
@@ -44,7 +45,7 @@ def host_profile(**options) -> Profile:
     ],
 )
 def test_writes_only_what_prosody_would_store_the_same_way(profile, username, password, expected):
-    assert iterations_if_writable(profile, "localhost", username, password) == expected
+    assert iterations_if_writable(resolve(profile), "localhost", username, password) == expected
 
 
 def test_account_file_is_a_lua_table_in_datamanagers_layout(tmp_path):
