@@ -14,6 +14,7 @@ send() had reported it written, so no response came).
 from __future__ import annotations
 
 import itertools
+import random
 import select
 import socket
 import ssl
@@ -33,6 +34,20 @@ WRITE_TIMEOUT = 10.0
 Post = Callable[..., None]
 
 
+def _below_ephemeral_ports() -> tuple[int, int]:
+    """Ports the sandbox listens on: the 10,000 under the kernel's ephemeral range."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as file:
+            lowest = int(file.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        lowest = 32768  # Linux's default
+    return max(1024, lowest - 10000), max(1025, lowest)
+
+
+RESERVED_RANGE = _below_ephemeral_ports()
+RESERVE_ATTEMPTS = 50
+
+
 class SocketHub:
     def __init__(self, post: Post, events) -> None:
         self._post = post  # post(lua_function_name, *args) onto the sandbox loop
@@ -48,10 +63,21 @@ class SocketHub:
         self._closed = False
 
     def reserve_port(self, interface: str = "127.0.0.1") -> int:
-        """Bind a free port now, so the port named in the config is ours when listen() comes."""
+        """Bind a free port now, so the port named in the config is ours when listen() comes.
+
+        The port comes from below the kernel's ephemeral range: a port the kernel hands
+        out for bind(0) (to a mock backend or another target, which may later bind it
+        again) could be taken, and listened on, before this sandbox listens."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((interface, 0))
+        for _ in range(RESERVE_ATTEMPTS):
+            try:
+                sock.bind((interface, random.randrange(*RESERVED_RANGE)))
+                break
+            except OSError:
+                continue
+        else:
+            sock.bind((interface, 0))
         port = sock.getsockname()[1]
         self._reserved[port] = sock
         return port
