@@ -129,7 +129,7 @@ class AdminServers:
         self.arm = arm
         self.args = args
         self.cached, self.uncached = (
-            BenchProsody(profile(c), arm.modules, args.prosody, args.log_level, gc=args.gc)
+            BenchProsody(profile(c), arm.modules, args.prosody, args.log_level, gc=arm.gc)
             for c in (True, False)
         )
         self.probe = Probe(self.cached)

@@ -136,7 +136,7 @@ class JoinServer:
             args.prosody,
             args.log_level,
             probe_dir,
-            gc=args.gc,
+            gc=arm.gc,
         )
         self.probe = Probe(self.server)
         self.clients: list[Client] = []

@@ -26,7 +26,9 @@ mod_admin_rest does). Per arm, each figure the median over --rounds alternating 
 
 The goal of issue 13 (2,500 messages/s with hashed accounts) is checked for ours at each
 connection count. At Prosody's default collector settings most of its CPU per message is
-garbage collection; --gc generational runs every arm with the generational collector.
+garbage collection: `--gc generational --against-gc incremental` measures the same modules
+under Prosody's generational collector and under its default side by side, with the
+resident memory each costs (after every round, and the peak over the whole run).
 --profile prints where Prosody's CPU time and Lua memory go during a 16-connection run.
 The load generator is one asyncio loop on raw sockets and the recipient a raw socket that
 only counts, so they cost little of the CPU they share with Prosody. See
@@ -63,6 +65,7 @@ from bench.side_by_side import (  # noqa: E402
     alternating,
     arms,
     cpu_seconds,
+    memory_mb,
     print_table,
     profile_both,
     settings,
@@ -86,6 +89,8 @@ FIGURES = [
     Figure("kb", "Lua memory allocated per message, 16 conn.", "KB", 2),
     Figure("nogc_cpu", "Prosody CPU per message, collector stopped, 16 conn.", "µs", 0),
     Figure("floor_cpu", "HTTP floor: Prosody CPU per PUT -> 405", "µs", 0),
+    Figure("rss", "Prosody resident memory after a round", "MB", 1),
+    Figure("hwm", "Prosody peak resident memory over the rounds", "MB", 1),
     Figure("rtt_median", "iq round trip (GET /rest/ping), median", "ms", 2),
     Figure("rtt_p99", "iq round trip, p99", "ms", 2),
     Figure("webhook_rate", "webhook deliveries/s", "/s", 0),
@@ -134,7 +139,7 @@ class RestServer:
         self.args = args
         self.sink = WebhookSink()
         self.server = BenchProsody(
-            profile(self.sink.url), arm.modules, args.prosody, args.log_level, gc=args.gc
+            profile(self.sink.url), arm.modules, args.prosody, args.log_level, gc=arm.gc
         )
         self.probe = Probe(self.server)
         self.clients: list[RawXmppClient] = []
@@ -233,6 +238,7 @@ class RestServer:
         rate, cpu_us = self.webhook(args.webhook_messages)
         arm.record("webhook_rate", rate)
         arm.record("webhook_cpu", cpu_us)
+        arm.record("rss", memory_mb(self.server.pid)["VmRSS"])
 
 
 def measure(arm_list: list[Arm], args: argparse.Namespace) -> list[RestServer]:
@@ -248,6 +254,8 @@ def measure(arm_list: list[Arm], args: argparse.Namespace) -> list[RestServer]:
             server.warm_up()
         for _, server in alternating(args.rounds, servers):
             server.measure_round()
+        for server in servers:  # before the runs below, which stop the collector
+            server.arm.record("hwm", memory_mb(server.server.pid)["VmHWM"])
         for _, server in alternating(3, servers):
             server.measure_allocation()
         if args.profile:
@@ -277,7 +285,11 @@ def print_goal(ours: Arm) -> None:
         verdicts.append(
             f"{connections} conn.: {rate:,.0f} msg/s, {verdict} (one core: {core:,.0f})"
         )
-    print(f"goal {GOAL:,} chat messages/s with hashed accounts (ours): " + "; ".join(verdicts))
+    collector = f'gc = {{ mode = "{ours.gc}" }}' if ours.gc else "Prosody's default collector"
+    print(
+        f"goal {GOAL:,} chat messages/s with hashed accounts (ours, {collector}): "
+        + "; ".join(verdicts)
+    )
 
 
 def main() -> None:

@@ -147,7 +147,7 @@ class RefreshArm:
             args.prosody,
             args.log_level,
             probe_dir,
-            gc=args.gc,
+            gc=arm.gc,
         )
         self.probe = Probe(self.server)
         self.clients: list[Client] = []

@@ -54,6 +54,18 @@ def cpu_seconds(pid: int) -> float:
 # -- mock web services in their own process ----------------------------------------------
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory now (VmRSS) and at its peak so far (VmHWM), in MB,
+    from /proc/PID/status."""
+    figures = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                figures[name] = int(value.split()[0]) / 1024
+    return figures
+
+
 def _serve_backend(kind: str, config: dict[str, Any], pipe: Connection) -> None:
     """Child process: one mock backend, until the parent says stop (or goes away)."""
     backend = start_backend(kind, config)

@@ -2,8 +2,9 @@
 
 A benchmark that uses this module measures two modules folders (two *arms*) on the same
 machine at the same moment: `--modules DIR` (ours, default lua_modules/) and either
-`--against DIR` or `--against-commit REV` (the reference: the lua_modules/ of that commit,
-checked out with `git worktree add` into a temporary folder that is removed afterwards).
+`--against DIR`, `--against-commit REV` (the reference: the lua_modules/ of that commit,
+checked out with `git worktree add` into a temporary folder that is removed afterwards) or
+`--against-gc MODE` (the same modules, Prosody running the other garbage collector).
 Rounds alternate the arms (A B, B A, A B, ...) so that neither always goes first, and the
 figures are printed as a table of medians: ours, reference, ratio (ours / reference).
 Every such benchmark also takes `--log-level` (Prosody's, default info as production
@@ -38,6 +39,7 @@ from bench.instrumented import (
     Probe,
     backend_process,
     cpu_seconds,
+    memory_mb,
     print_profile,
     probe_folder,
     profile_both,
@@ -63,6 +65,7 @@ __all__ = [
     "backend_process",
     "commit_checkout",
     "cpu_seconds",
+    "memory_mb",
     "print_profile",
     "print_table",
     "probe_folder",
@@ -113,6 +116,12 @@ def add_arguments(parser: argparse.ArgumentParser, rounds: int, profile: bool = 
         help="the lua_modules/ of this commit as the reference "
         "(checked out into a temporary git worktree)",
     )
+    reference.add_argument(
+        "--against-gc",
+        choices=GC_MODES,
+        help="the same modules under this garbage collector as the reference (what a "
+        "server-wide `gc` setting buys and costs, measured side by side)",
+    )
     parser.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
@@ -123,8 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser, rounds: int, profile: bool = 
     parser.add_argument(
         "--gc",
         choices=GC_MODES,
-        help="Prosody's garbage collector in every arm (its `gc = { mode = ... }` option; "
-        "default: Prosody's own, incremental)",
+        help="Prosody's garbage collector (its `gc = { mode = ... }` option; default: "
+        "Prosody's own, incremental), in every arm but an --against-gc reference",
     )
     parser.add_argument(
         "--rounds",
@@ -149,6 +158,8 @@ def add_arguments(parser: argparse.ArgumentParser, rounds: int, profile: bool = 
 def settings(args: argparse.Namespace) -> str:
     """How every arm's Prosody ran, for a table's title."""
     gc = f', gc = {{ mode = "{args.gc}" }}' if getattr(args, "gc", None) else ""
+    if getattr(args, "against_gc", None):
+        gc = ", each arm's collector as listed"
     return f"Prosody at {args.log_level} level{gc}"
 
 
@@ -164,6 +175,7 @@ class Arm:
     origin: str  # what the folder is, for the report
     figures: dict[str, list[float]] = field(default_factory=dict)
     prosody: str = ""  # the version its server ran, once started
+    gc: str | None = None  # Prosody's collector mode in this arm (None: Prosody's default)
 
     def record(self, figure: str, value: float) -> None:
         self.figures.setdefault(figure, []).append(value)
@@ -180,15 +192,26 @@ class Arm:
 def arms(args: argparse.Namespace) -> Iterator[list[Arm]]:
     """[ours] or [ours, reference], as the command line says; a commit checked out for
     the reference is removed on the way out."""
-    ours = Arm("ours", _modules_folder(args.modules), f"{args.modules}")
+    gc = getattr(args, "gc", None)
+    ours = Arm("ours", _modules_folder(args.modules), _with_gc(args.modules, gc), gc=gc)
     if args.against:
-        yield [ours, Arm("reference", _modules_folder(args.against), args.against)]
+        reference = Arm("reference", _modules_folder(args.against), args.against, gc=gc)
+        yield [ours, reference]
     elif args.against_commit:
         with commit_checkout(args.against_commit) as (tree, commit):
             origin = f"lua_modules/ of {args.against_commit} ({commit[:12]})"
-            yield [ours, Arm("reference", _modules_folder(tree / "lua_modules"), origin)]
+            yield [ours, Arm("reference", _modules_folder(tree / "lua_modules"), origin, gc=gc)]
+    elif getattr(args, "against_gc", None):
+        if args.against_gc == (gc or "incremental"):
+            raise SystemExit(f"--against-gc {args.against_gc} is what 'ours' runs already")
+        origin = _with_gc(args.modules, args.against_gc)
+        yield [ours, Arm("reference", ours.modules, origin, gc=args.against_gc)]
     else:
         yield [ours]
+
+
+def _with_gc(modules: str, gc: str | None) -> str:
+    return f'{modules}, gc = {{ mode = "{gc}" }}' if gc else f"{modules}"
 
 
 def _modules_folder(path: str | Path) -> Path:
