@@ -14,9 +14,9 @@ from __future__ import annotations
 import abc
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
 
 from harness.profile import Profile
@@ -142,6 +142,12 @@ class Target(abc.ABC):
         """The address mock backends listen on so that this server reaches them; asked
         before start (their URLs go into the config)."""
         return "127.0.0.1"
+
+    def attach_backends(self, backends: Iterable[Any]) -> None:
+        """Mock backends of this process that a scenario runs against this target. A
+        target with a clock of its own (the sandbox) has their latency and hang faults
+        wait on it; a real server's clock is the real one, so nothing changes."""
+        del backends  # they keep sleeping in real time
 
     def wait(self, seconds: float) -> None:
         """Let `seconds` pass on the target's clock (`monotonic`). A real server's clock

@@ -9,7 +9,6 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -19,7 +18,13 @@ from mock_backends.answers import Answer, AnswerList
 from mock_backends.faults import Fault, FaultList
 from mock_backends.http_handler import call_wsgi
 from mock_backends.http_server import BackgroundServer, DropConnection
-from mock_backends.journal import Journal, JournalEntry
+from mock_backends.journal import (
+    Journal,
+    JournalEntry,
+    headers_dict,
+    parse_json_body,
+    query_dict,
+)
 from mock_backends.validation import check_keys, expect_mapping
 
 _ROUTE_BUILDING = threading.Lock()
@@ -28,6 +33,9 @@ _ROUTE_BUILDING = threading.Lock()
 CONTROL_PREFIX = "/_mock/"
 
 COMMON_CONFIG_KEYS = ("kind", "faults", "answers", "tls")
+
+#: waiter(seconds, stopping, client_port): how a latency or hang fault waits (see wait_with).
+Waiter = Callable[[float, threading.Event, int], None]
 
 
 class MockHandlerError(AssertionError):
@@ -52,37 +60,11 @@ def request_json() -> Any:
         raise ValueError(f"malformed JSON body: {exc}") from exc
 
 
-def _query_dict(query_string: str) -> dict[str, str | list[str]]:
-    parsed = parse_qs(query_string, keep_blank_values=True)
-    return {key: values[0] if len(values) == 1 else values for key, values in parsed.items()}
-
-
-def _headers_dict(environ: Mapping[str, Any]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            headers[key[5:].replace("_", "-").title()] = value
-    if "CONTENT_TYPE" in environ:
-        headers["Content-Type"] = environ["CONTENT_TYPE"]
-    if environ.get("CONTENT_LENGTH") not in (None, "", "0"):
-        headers["Content-Length"] = environ["CONTENT_LENGTH"]
-    return headers
-
-
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Injected Fault"
-
-
-def _parse_json(body: str) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        return None
 
 
 class Backend:
@@ -105,6 +87,7 @@ class Backend:
         self._answers = AnswerList()
         self._handler_errors: list[str] = []
         self._stopping = threading.Event()
+        self._waiter: Waiter | None = None
         # Werkzeug compiles each route with ast.parse, and this machine's CPython 3.11.7 can
         # fail two parses at once in different threads ("SystemError: AST constructor
         # recursion depth mismatch", seen in 1 suite run of 13): backends made in parallel
@@ -156,6 +139,13 @@ class Backend:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def wait_with(self, waiter: Waiter | None) -> None:
+        """Have latency and hang faults wait with `waiter(seconds, stopping, client_port)`
+        instead of sleeping (None: sleep again). A harness that keeps its own clock for the
+        client (the in-process sandbox) lets the wait pass on that clock; `stopping` is set
+        when the backend stops, and the wait must then end."""
+        self._waiter = waiter
 
     def journal(self) -> list[JournalEntry]:
         return self._journal.entries()
@@ -247,10 +237,10 @@ class Backend:
             "method": method,
             "path": path.encode("latin-1").decode("utf-8", errors="replace"),
             "raw_path": environ.get("RAW_URI", path).partition("?")[0],
-            "query": _query_dict(environ.get("QUERY_STRING", "")),
-            "headers": _headers_dict(environ),
+            "query": query_dict(environ.get("QUERY_STRING", "")),
+            "headers": headers_dict(environ),
             "body": body,
-            "json": _parse_json(body),
+            "json": parse_json_body(body),
             "time": arrived,
         }
         fault = self._faults.take(method, entry["path"])
@@ -258,12 +248,12 @@ class Backend:
             return self._respond(environ, start_response, entry)
         entry["fault"] = fault.to_dict()
         if fault.latency:
-            self._stopping.wait(fault.latency)
+            self._pause(fault.latency, environ)
         if fault.drop or fault.hang is not None:
             entry["status"] = None
             self._journal.record(entry)
             if fault.hang:
-                self._stopping.wait(fault.hang)
+                self._pause(fault.hang, environ)
             raise DropConnection
         if not fault.answers_itself:
             if fault.reset:
@@ -276,6 +266,13 @@ class Backend:
             self._reset_mid_answer(f"{status} {_reason(status)}", headers, payload)
         start_response(f"{status} {_reason(status)}", headers)
         return [payload]
+
+    def _pause(self, seconds: float, environ: dict[str, Any]) -> None:
+        waiter = self._waiter
+        if waiter is None:
+            self._stopping.wait(seconds)
+        else:
+            waiter(seconds, self._stopping, int(environ.get("REMOTE_PORT") or 0))
 
     def _answer_in_full(
         self, environ: dict[str, Any], entry: JournalEntry

@@ -155,6 +155,7 @@ class ScenarioRun:
             self.backends = start_backends(
                 specs, self.server.backend_ports, self.server.backend_host
             )
+            target.attach_backends(self.backends.values())
         accounts = {
             **self.scenario.users,
             **{c.jid: c.password for c in self.scenario.clients.values()},

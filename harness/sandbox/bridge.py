@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.sandbox import convert
 from harness.sandbox.caches import ProcessCaches
-from harness.sandbox.sockets import SocketHub, TlsSettings
+from harness.sandbox.sockets import SocketHub
+from harness.sandbox.tls_client import TlsSettings
 
 if TYPE_CHECKING:
     from harness.sandbox.client import Sessions

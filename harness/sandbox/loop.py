@@ -12,7 +12,9 @@ itself and runs in order:
 * `wait_for` waits for a condition, taking the events itself as they come. On a running
   clock, when nothing can arrive from outside (no connection of Prosody's under way,
   nothing queued), only a timer can change anything: the clock jumps to it instead of
-  waiting for it.
+  waiting for it. A connection whose peer is a mock backend of this process holding the
+  request on the clock (parking.py) cannot bring anything before that hold ends: the
+  clock jumps to the end of it, or to a timer before.
 """
 
 from __future__ import annotations
@@ -70,8 +72,13 @@ class LoopHooks(Protocol):
         """Move the Lua clock to `now`, run every timer then due; return when the next
         one is due (None: none)."""
 
-    def busy(self) -> bool:
-        """Whether something from outside may still arrive (a connection under way)."""
+    def quiet_until(self) -> float | None:
+        """Until when nothing can arrive from outside: math.inf when no connection is
+        under way, the end of the first mock wait when every one under way waits on a
+        mock parked on the clock (parking.py), None when something may come any moment."""
+
+    def clock_jumped(self) -> None:
+        """The clock jumped ahead (parked waits it reached may end)."""
 
     def report(self, message: str) -> None:
         """An event failed: log it where the scenario sees it."""
@@ -170,6 +177,14 @@ class Loop:
             self._wake_due = due
         self._reactor.wake_at(time.monotonic() + self.clock.real_seconds_until(due), self)
 
+    def poke(self) -> None:
+        """What may arrive from outside changed (a mock parked a request): a waiter
+        plans again."""
+        with self._mutex:
+            self._generation += 1
+            if self._waiters:
+                self._waiter_wakeup.notify_all()
+
     def drain_from_reactor(self) -> None:
         """The reactor's turn: run what is queued and due, unless a caller or a waiter is
         there to (it will)."""
@@ -184,18 +199,23 @@ class Loop:
         self._hooks.publish_clock(self.clock.now())
         self._leave()
 
-    def _drain(self) -> None:
+    def _drain(self) -> bool:
+        """Run what is queued and the timers due; whether anything ran."""
         hooks = self._hooks
+        ran = False
         while True:
             while self._queue:
                 function, args = self._queue.popleft()
+                ran = True
                 try:
                     function(*args)
                 except BaseException as exc:  # an event has no caller to hand it to
                     hooks.report(f"sandbox event failed: {exc}")
+            due = self._next_due
+            ran = ran or (due is not None and due <= self.clock.now())
             self._next_due = hooks.run_due_timers(self.clock.now())
             if not self._queue:
-                return
+                return ran
 
     # -- waiting ----------------------------------------------------------------------
 
@@ -236,19 +256,25 @@ class Loop:
     def _plan(self, deadline: float) -> float:
         """With the state held: EXPIRED, 0 (look again), or how many real seconds to wait
         for something to arrive."""
-        self._drain()
+        if self._drain():
+            return 0.0  # what ran may be what the waiter waits for: it looks before a jump
         if not self.clock.realtime:
             left = deadline - time.monotonic()
             return EXPIRED if left <= 0 else left
         now = self.clock.now()
         if now >= deadline:
             return EXPIRED
-        if self._queue:
-            return 0.0
         until = deadline if self._next_due is None else min(self._next_due, deadline)
-        if self._hooks.busy():
+        quiet = self._hooks.quiet_until()
+        with self._mutex:
+            # Asked after the outside: what it reported done is queued by now.
+            if self._queue:
+                return 0.0
+        if quiet is None or quiet <= now:
             return max(until - now, 0.001)  # the clock keeps pace with real time meanwhile
+        until = min(until, quiet)
         self.clock.jump(until)
+        self._hooks.clock_jumped()
         self._next_due = self._hooks.run_due_timers(until)  # at their time, to the microsecond
         self._drain()
         return 0.0

@@ -2,13 +2,17 @@
 
 This is the API tests use. The rest has a file each: who may use the Lua state when, and
 the virtual clock (loop.py), what Lua asks of Python (bridge.py), the profile's
-configuration (config.py), the real sockets (sockets.py), Prosody's core brought up in
-Lua (lua/boot.lua).
+configuration (config.py), the real sockets (sockets.py), mock backends' waits on the
+clock (parking.py), the harness's HTTP requests (http_client.py), Prosody's core brought
+up in Lua (lua/boot.lua).
+
+Over 400 lines on purpose: it is the one class tests drive the sandbox through, and each
+of its methods is a few lines handing over to one of those files.
 """
 
 from __future__ import annotations
 
-import http.client
+import math
 import os
 import shutil
 import tempfile
@@ -23,8 +27,10 @@ from harness.sandbox.bridge import Bridge
 from harness.sandbox.caches import PROCESS_CACHES, ProcessCaches
 from harness.sandbox.client import SandboxClient, Sessions
 from harness.sandbox.config import boot_config, sandbox_config
+from harness.sandbox.http_client import exchange
 from harness.sandbox.loop import Loop, VirtualClock
 from harness.sandbox.lua_runtime import LUA_DIR, new_runtime
+from harness.sandbox.parking import ParkingLot
 from harness.sandbox.prosody_source import find_source_dir, version
 from harness.sandbox.sockets import SocketHub
 from harness.target import HttpResponse, LogLine, TargetError
@@ -72,6 +78,8 @@ class Sandbox:
     ) -> None:
         self.realtime = realtime
         self.clock = VirtualClock(realtime)
+        # Where mock backends of this process hold requests on the clock (parking.py).
+        self.parking = ParkingLot(self.clock, self._replan)
         self.profile = profile or Profile()
         self.source_dir = find_source_dir(prosody_source)
         self.version = version(self.source_dir)
@@ -104,7 +112,7 @@ class Sandbox:
         # An invalid profile: before anything exists.
         config = sandbox_config(self.profile, self.source_dir)
         self._data_dir = tempfile.mkdtemp(prefix="prosody-sandbox-")
-        self._hub = SocketHub(self._socket_event, SOCKET_EVENTS)
+        self._hub = SocketHub(self._socket_event, SOCKET_EVENTS, self._replan)
         self.http_port = self._hub.reserve_port()
         self._loop = Loop(self.clock)
         self._loop.start(self)
@@ -222,6 +230,22 @@ class Sandbox:
 
     def busy(self) -> bool:
         return self._hub is not None and self._hub.busy()
+
+    def quiet_until(self) -> float | None:
+        if self._hub is None:
+            return math.inf
+        ports = self._hub.waiting_ports()
+        if ports is None:
+            return None
+        return self.parking.earliest_end(ports) if ports else math.inf
+
+    def clock_jumped(self) -> None:
+        self.parking.clock_moved()
+
+    def _replan(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            loop.poke()
 
     def report(self, message: str) -> None:
         self.note("error", message)
@@ -383,16 +407,10 @@ class Sandbox:
         body: bytes | None = None,
         timeout: float = 10.0,
     ) -> HttpResponse:
-        """A real HTTP request to the sandbox's HTTP server (Prosody's mod_http)."""
-        if not path.startswith("/"):
-            raise TargetError(f"HTTP path {path!r} must start with '/'")
-        connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise TargetError(f"HTTP {method} {path} to the sandbox failed: {exc}") from exc
-        finally:
-            connection.close()
-        return HttpResponse(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+        """A real HTTP request to the sandbox's HTTP server (Prosody's mod_http), its
+        answer waited for on the clock (http_client.py)."""
+        if self._hub is None:
+            raise TargetError("the sandbox is not started")
+        return exchange(
+            self._hub, self.wait_for, self.http_port, method, path, headers, body, timeout
+        )

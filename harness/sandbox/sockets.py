@@ -25,11 +25,9 @@ from dataclasses import dataclass
 
 from harness.sandbox.http_watch import HttpWatch
 from harness.sandbox.reactor import reactor
+from harness.sandbox.tls_client import TlsSettings, handshake
 
 CONNECT_TIMEOUT = 10.0
-# The whole TLS handshake, however the peer trickles it. Prosody's own net.http has no
-# timeout; its server_epoll gives up a handshake after 60 s without progress.
-HANDSHAKE_TIMEOUT = 10.0
 WRITE_TIMEOUT = 10.0
 Post = Callable[..., None]
 
@@ -48,9 +46,25 @@ RESERVED_RANGE = _below_ephemeral_ports()
 RESERVE_ATTEMPTS = 50
 
 
+@dataclass
+class Exchange:
+    """A request of the harness's own to the sandbox's HTTP server (Sandbox.http): what
+    of it Lua has received, and whether it has begun answering (or closed)."""
+
+    size: int
+    received: int = 0
+    answered: bool = False
+
+    @property
+    def quiet(self) -> bool:
+        """Lua has the request and works on it: nothing more comes from the client."""
+        return self.received >= self.size and not self.answered
+
+
 class SocketHub:
-    def __init__(self, post: Post, events) -> None:
+    def __init__(self, post: Post, events, poke: Callable[[], None] = lambda: None) -> None:
         self._post = post  # post(lua_function_name, *args) onto the sandbox loop
+        self._poke = poke  # a tracked request arrived in full: the loop's waiter plans again
         self._events = events  # which Lua callbacks to post: accept/connected/incoming/disconnect
         self._ids = itertools.count(1)
         self._sockets: dict[int, socket.socket] = {}
@@ -58,6 +72,9 @@ class SocketHub:
         self._reserved: dict[int, socket.socket] = {}  # port -> bound, not yet listening
         self._outgoing: set[int] = set()  # client connections being made or open
         self._watches: dict[int, HttpWatch] = {}  # what each open one still waits for
+        self._local_ports: dict[int, int] = {}  # each open one's own port
+        self._peer_ports: dict[int, int] = {}  # each accepted connection's peer port
+        self._exchanges: dict[int, Exchange] = {}  # peer port -> the harness's request
         self._lock = threading.Lock()
         self._reactor = reactor()
         self._closed = False
@@ -114,7 +131,7 @@ class SocketHub:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setblocking(False)
             if tls is not None:
-                sock = _handshake(raw, tls.servername or host, tls)
+                sock = handshake(raw, tls.servername or host, tls)
         except OSError as exc:
             if raw is not None:
                 raw.close()  # at once: the peer may be waiting on this handshake
@@ -130,6 +147,7 @@ class SocketHub:
                 return
             self._sockets[conn_id] = sock
             self._watches[conn_id] = HttpWatch()
+            self._local_ports[conn_id] = sock.getsockname()[1]
         self._post(self._events["connected"], conn_id)
         self._reactor.register(sock, lambda: self._read(sock, conn_id))
 
@@ -144,6 +162,7 @@ class SocketHub:
             watch = self._watches.get(conn_id)
             if watch is not None:
                 watch.sent(data)  # before the peer can answer it
+            self._answered(conn_id)  # before the client can read it
         view = memoryview(data)
         deadline = time.monotonic() + WRITE_TIMEOUT
         while view:
@@ -179,6 +198,9 @@ class SocketHub:
         with self._lock:
             self._outgoing.discard(conn_id)
             self._watches.pop(conn_id, None)
+            self._local_ports.pop(conn_id, None)
+            self._answered(conn_id)
+            self._peer_ports.pop(conn_id, None)
             sock = self._sockets.pop(conn_id, None)
             listener = self._listeners.pop(conn_id, None)
         if sock is not None:
@@ -219,14 +241,58 @@ class SocketHub:
                 for conn_id in self._outgoing
             )
 
+    def waiting_ports(self) -> list[int] | None:
+        """The own ports of the outgoing connections waiting for an answer (whose peer
+        may have parked the request: parking.py), or None when something may arrive any
+        moment: a connection being made, or a request of the harness's own still coming
+        in or being answered."""
+        with self._lock:
+            if not all(exchange.quiet for exchange in self._exchanges.values()):
+                return None
+            ports = []
+            for conn_id in self._outgoing:
+                watch = self._watches.get(conn_id)
+                if watch is None:
+                    return None  # being made
+                if watch.waiting:
+                    ports.append(self._local_ports[conn_id])
+            return ports
+
+    # -- the harness's own requests (Sandbox.http) --------------------------------------
+
+    def track_request(self, peer_port: int, size: int) -> None:
+        """The harness sends a request of `size` bytes from `peer_port`: until Lua has it
+        all, the clock may not jump (waiting_ports)."""
+        with self._lock:
+            self._exchanges[peer_port] = Exchange(size)
+
+    def answering(self, peer_port: int) -> bool:
+        """Whether Lua has begun answering the request from `peer_port` (or closed)."""
+        with self._lock:
+            exchange = self._exchanges.get(peer_port)
+            return exchange is None or exchange.answered
+
+    def untrack_request(self, peer_port: int) -> None:
+        with self._lock:
+            self._exchanges.pop(peer_port, None)
+
+    def _answered(self, conn_id: int) -> None:
+        """Lua wrote to or closed an accepted connection (with the lock held)."""
+        exchange = self._exchanges.get(self._peer_ports.get(conn_id, -1))
+        if exchange is not None:
+            exchange.answered = True
+
     def _drop(self, conn_id: int, reason: str) -> None:
         with self._lock:
             sock = self._sockets.pop(conn_id, None)
+            self._answered(conn_id)  # before the news: a waiter may look right after it
+            self._peer_ports.pop(conn_id, None)
         if sock is not None:
             self._reactor.retire(sock)
             self._post(self._events["disconnect"], conn_id, reason)
         with self._lock:
             self._watches.pop(conn_id, None)
+            self._local_ports.pop(conn_id, None)
         self._outgoing.discard(conn_id)  # after the post: see _connect
 
     def _accept(self, listener: socket.socket, server_id: int) -> None:
@@ -242,6 +308,7 @@ class SocketHub:
                 sock.close()
                 return
             self._sockets[conn_id] = sock
+            self._peer_ports[conn_id] = port
         self._post(self._events["accept"], server_id, conn_id, ip.encode(), port)
         self._reactor.register(sock, lambda: self._read(sock, conn_id))
 
@@ -259,83 +326,16 @@ class SocketHub:
             return
         if data:
             self._post(self._events["incoming"], conn_id, data)
+            arrived = False
             with self._lock:  # after the post: see _connect
                 watch = self._watches.get(conn_id)
                 if watch is not None:
                     watch.received(data)
+                exchange = self._exchanges.get(self._peer_ports.get(conn_id, -1))
+                if exchange is not None:
+                    exchange.received += len(data)
+                    arrived = exchange.quiet
+            if arrived:
+                self._poke()
         else:
             self._drop(conn_id, "closed")
-
-
-@dataclass(frozen=True)
-class TlsSettings:
-    """The checks Prosody would make of the server it connects to (net_server.lua's
-    addclient works them out for the Prosody version the sandbox runs)."""
-
-    servername: str | None = None
-    cafile: str | None = None
-    capath: str | None = None
-    verify_chain: bool = True  # the chain must lead to a CA of cafile/capath
-    verify_name: bool = True  # the certificate must name servername
-    common_name_counts: bool = True  # 0.12 falls back to the CN; 13 does not
-
-
-def _context(tls: TlsSettings) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False  # the name is checked the way Prosody does, below
-    if not tls.verify_chain:
-        context.verify_mode = ssl.CERT_NONE
-    elif tls.cafile or tls.capath:
-        context.load_verify_locations(cafile=tls.cafile, capath=tls.capath)
-    return context  # no CA at all: nothing verifies, as with a context without one
-
-
-def prosody_identity_ok(host: str, cert: dict, common_name_counts: bool) -> bool:
-    """util.x509.verify_identity for an HTTP client (no service): `host` must be among
-    the certificate's DNS names; IP address entries count for nothing. 0.12 judges a
-    certificate without DNS (URI, SRV, xmppAddr) names by its single common name; 13
-    never looks at the common name."""
-    names = cert.get("subjectAltName") or ()
-    dns = [value for kind, value in names if kind == "DNS"]
-    if any(_dns_match(host, name) for name in dns):
-        return True
-    if not common_name_counts or dns or any(k in ("URI", "othername") for k, _ in names):
-        return False
-    common = [v for rdn in cert.get("subject") or () for k, v in rdn if k == "commonName"]
-    return len(common) == 1 and _dns_match(host, common[0])
-
-
-def _dns_match(host: str, name: str) -> bool:
-    host, name = host.lower().rstrip("."), name.lower().rstrip(".")
-    if name.startswith("*."):  # one label, the leftmost
-        head, _, rest = host.partition(".")
-        return bool(head) and rest == name[2:]
-    return host == name
-
-
-def _handshake(raw: socket.socket, servername: str, tls: TlsSettings) -> ssl.SSLSocket:
-    """TLS over the connected non-blocking `raw`, done within HANDSHAKE_TIMEOUT in all."""
-    context = _context(tls)
-    sock = context.wrap_socket(raw, server_hostname=servername, do_handshake_on_connect=False)
-    deadline = time.monotonic() + HANDSHAKE_TIMEOUT
-    try:
-        while True:
-            try:
-                sock.do_handshake()
-                if tls.verify_name and not prosody_identity_ok(
-                    servername, sock.getpeercert(), tls.common_name_counts
-                ):
-                    raise ssl.SSLCertVerificationError(
-                        f"certificate-verify-failed: it does not name {servername}"
-                    )
-                return sock
-            except ssl.SSLWantReadError:
-                wait = ([sock], [])
-            except ssl.SSLWantWriteError:
-                wait = ([], [sock])
-            left = deadline - time.monotonic()
-            if left <= 0 or not any(select.select(*wait, [], left)[:2]):
-                raise TimeoutError(f"TLS handshake not done within {HANDSHAKE_TIMEOUT:g} s")
-    except BaseException:
-        sock.close()  # at once: the peer may be waiting on this handshake
-        raise

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from harness.coverage import recorder as coverage
 from harness.prosody_install import ProsodyInstallError, resolve_prosody
@@ -94,6 +94,12 @@ class SandboxTarget(Target):
 
     def log(self) -> list[LogLine]:
         return self.sandbox.log() if self.sandbox is not None else []
+
+    def attach_backends(self, backends: Iterable[Any]) -> None:
+        """Their latency and hang faults wait on the sandbox's clock (parking.py)."""
+        parking = self._running().parking
+        for backend in backends:
+            backend.wait_with(parking.wait)
 
     def wait(self, seconds: float) -> None:
         """Let `seconds` pass on the sandbox's clock: at once where only timers can

@@ -13,7 +13,7 @@ import time
 import pytest
 from werkzeug import Response
 
-from harness.sandbox import sockets
+from harness.sandbox import tls_client
 
 
 def _fetch(sandbox, url, insecure=None, body="x"):
@@ -109,7 +109,7 @@ def test_https_checks_certificates_unless_the_request_is_insecure(sandbox, tls_s
 
 
 def test_a_tls_handshake_that_stalls_fails_the_request_in_bounded_time(sandbox, monkeypatch):
-    monkeypatch.setattr(sockets, "HANDSHAKE_TIMEOUT", 0.5)
+    monkeypatch.setattr(tls_client, "HANDSHAKE_TIMEOUT", 0.5)
     # Connections complete in the backlog, but nobody ever answers the ClientHello.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         started = time.monotonic()

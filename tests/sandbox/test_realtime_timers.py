@@ -7,8 +7,8 @@ import socket
 import time
 
 import pytest
+from muc_auth_profile import muc_auth_profile
 
-from harness.profile import ComponentProfile, Profile
 from harness.targets import create_target
 
 REFUSED = '<presence type="error"'
@@ -24,20 +24,7 @@ def hanging_service():
 
 @pytest.fixture
 def muc_target(hanging_service):
-    profile = Profile(
-        components={
-            "rooms.localhost": ComponentProfile(
-                "rooms.localhost",
-                modules_enabled=["muc_http_auth"],
-                options={
-                    "muc_http_auth_url": f"{hanging_service}/can-join",
-                    "muc_room_locking": False,
-                    "muc_http_auth_timeout": 0.5,
-                },
-            )
-        }
-    )
-    target = create_target("sandbox", profile)
+    target = create_target("sandbox", muc_auth_profile(hanging_service, muc_http_auth_timeout=0.5))
     target.start()
     target.create_user("alice", "localhost", "s3cret")
     yield target

@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from muc_auth_profile import muc_auth_profile
 
 from harness.profile import Profile, VirtualHostProfile
 from harness.stanza import local_name
@@ -91,23 +92,10 @@ def test_many_short_lived_sandboxes_answer_http_every_time():
 def test_an_idle_kept_alive_connection_to_a_mock_lets_the_clock_skip():
     # mod_muc_http_auth keeps its connection to the service open between requests: once
     # the answer is in, nothing can come from there unasked, so waits skip ahead.
-    from harness.profile import ComponentProfile
     from mock_backends import start_backend
 
     with start_backend("muc_auth") as service:
-        profile = Profile(
-            components={
-                "rooms.localhost": ComponentProfile(
-                    "rooms.localhost",
-                    modules_enabled=["muc_http_auth"],
-                    options={
-                        "muc_http_auth_url": f"{service.url}/can-join",
-                        "muc_room_locking": False,
-                    },
-                )
-            }
-        )
-        with create_target("sandbox", profile) as target:
+        with create_target("sandbox", muc_auth_profile(service.url)) as target:
             target.create_user("alice", "localhost", "pw")
             alice = target.connect("alice@localhost", "pw")
             alice.send(
