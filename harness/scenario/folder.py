@@ -24,7 +24,9 @@ reported on its own, as NAME [ID] (`id:` in the case, else its number).
 from __future__ import annotations
 
 import copy
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -37,21 +39,38 @@ NOT_DEFAULTS = ("name", "description", "steps", "cases")
 CASE = re.compile(r"\$\{case\.([A-Za-z0-9_-]+)\}")
 
 
-def defaults_for(file: str) -> LocatedDocument | None:
-    """The defaults.yaml of the folder holding `file`, read and checked, if there is one."""
+def defaults_for(
+    file: str, check: Callable[[LocatedDocument], object] = lambda doc: None
+) -> LocatedDocument | None:
+    """The defaults.yaml of the folder holding `file`, read and checked (by `check` too,
+    once per version of the file), if there is one (a copy: each scenario of the folder
+    merges it under its own document)."""
     path = FilePath(file).with_name(DEFAULTS_FILE)
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
     if not path.is_file():
         return None
+    return copy.deepcopy(_read_defaults(str(path), stat.st_mtime_ns, stat.st_size, check))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_defaults(
+    path: str, _mtime_ns: int, _size: int, check: Callable[[LocatedDocument], object]
+) -> LocatedDocument:
+    """Read once per folder and version of the file, not once per scenario in it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = FilePath(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(str(path), None, f"cannot read: {exc}") from None
-    doc = read_yaml(str(path), text)
+        raise ScenarioError(path, None, f"cannot read: {exc}") from None
+    doc = read_yaml(path, text)
     if not isinstance(doc.data, dict):
         raise doc.error((), "defaults.yaml is a mapping (prosody:, backends:, clients:, ...)")
     for key in NOT_DEFAULTS:
         if key in doc.data:
             raise doc.error((key,), f"{key}: belongs in each scenario, not in {DEFAULTS_FILE}")
+    check(doc)
     return doc
 
 

@@ -45,9 +45,8 @@ def load_scenarios(file: str | os.PathLike) -> list[Scenario]:
     file = str(file)
     text = read_text(file)
     doc = read_scansion(file, text) if file.endswith(SCANSION_SUFFIX) else read_yaml(file, text)
-    defaults = folder.defaults_for(file)
+    defaults = folder.defaults_for(file, _check_defaults)
     if defaults is not None:
-        _validate(defaults, defaults_schema())
         if isinstance(doc.data, dict):
             doc = folder.merged(defaults, doc)
     if not isinstance(doc.data, dict):
@@ -209,6 +208,10 @@ def _check_config_file(doc: LocatedDocument, scenario: Scenario) -> None:
         raise doc.error(("prosody", "config_file"), f"no such config file: {path}")
     scenario.prosody = {"config_file": str(path.resolve())}
     scenario.shared_server = False
+
+
+def _check_defaults(doc: LocatedDocument) -> None:
+    _validate(doc, defaults_schema())
 
 
 def _validate(doc: LocatedDocument, against: dict[str, Any]) -> list[jsonschema.ValidationError]:

@@ -40,6 +40,10 @@ class LocatedDocument:
         return ScenarioError(self.file, self.line(path), message)
 
 
+# libyaml's parser where PyYAML has it (its wheels do): 10 times the pure-Python one's
+# speed, which was most of the time spent loading a suite. Both give nodes with lines.
+YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: More values than this (aliases expanding exponentially, say) is not a scenario.
 MAX_VALUES = 200_000
 TOO_DEEP = "nested too deeply to be a scenario"
@@ -48,7 +52,7 @@ TOO_DEEP = "nested too deeply to be a scenario"
 def read_yaml(file: str, text: str) -> LocatedDocument:
     loader = None
     try:
-        loader = yaml.SafeLoader(text)  # checks the characters: may raise already
+        loader = YamlLoader(text)  # checks the characters: may raise already
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
