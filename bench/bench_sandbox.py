@@ -143,6 +143,12 @@ def run_suite(target_name: str, suite: list[str], prosody: str | None) -> dict:
     counts: dict[str, int] = {}
     for result in report.get("results", []):
         counts[result["status"]] = counts.get(result["status"], 0) + 1
+        if result["status"] not in ("passed", "skipped"):  # say which, and why
+            print(
+                f"  {target_name}: {result['status']}: {result['file']}: {result['step']}: "
+                f"{result['message']}",
+                file=sys.stderr,
+            )
     verdicts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     return {"wall": wall, "run": report.get("seconds"), "verdicts": verdicts}
 
