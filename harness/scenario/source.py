@@ -57,7 +57,10 @@ def read_yaml(file: str, text: str) -> LocatedDocument:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ScenarioError(file, line, f"not valid YAML: {exc.problem or exc}") from None
+        problem = exc.problem or str(exc)
+        if "maximum nesting depth" in problem:  # libyaml's bound, where Python's recursion ends
+            raise ScenarioError(file, line, TOO_DEEP) from None
+        raise ScenarioError(file, line, f"not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(file, None, f"not valid YAML: {exc}") from None
     except RecursionError:
