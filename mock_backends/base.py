@@ -34,8 +34,9 @@ CONTROL_PREFIX = "/_mock/"
 
 COMMON_CONFIG_KEYS = ("kind", "faults", "answers", "tls")
 
-#: waiter(seconds, stopping, client_port): how a latency or hang fault waits (see wait_with).
-Waiter = Callable[[float, threading.Event, int], None]
+#: waiter(seconds, stopping, (client_port, server_port)): how a latency or hang fault
+#: waits (see wait_with).
+Waiter = Callable[[float, threading.Event, tuple[int, int]], None]
 
 
 class MockHandlerError(AssertionError):
@@ -141,10 +142,11 @@ class Backend:
         self.stop()
 
     def wait_with(self, waiter: Waiter | None) -> None:
-        """Have latency and hang faults wait with `waiter(seconds, stopping, client_port)`
-        instead of sleeping (None: sleep again). A harness that keeps its own clock for the
-        client (the in-process sandbox) lets the wait pass on that clock; `stopping` is set
-        when the backend stops, and the wait must then end."""
+        """Have latency and hang faults wait with `waiter(seconds, stopping, connection)`
+        instead of sleeping (None: sleep again); `connection` is (client port, server
+        port), which names the TCP connection on this host. A harness that keeps its own
+        clock for the client (the in-process sandbox) lets the wait pass on that clock;
+        `stopping` is set when the backend stops, and the wait must then end."""
         self._waiter = waiter
 
     def journal(self) -> list[JournalEntry]:
@@ -272,7 +274,8 @@ class Backend:
         if waiter is None:
             self._stopping.wait(seconds)
         else:
-            waiter(seconds, self._stopping, int(environ.get("REMOTE_PORT") or 0))
+            connection = (int(environ.get("REMOTE_PORT") or 0), self.port)
+            waiter(seconds, self._stopping, connection)
 
     def _answer_in_full(
         self, environ: dict[str, Any], entry: JournalEntry

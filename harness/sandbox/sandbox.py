@@ -234,10 +234,10 @@ class Sandbox:
     def quiet_until(self) -> float | None:
         if self._hub is None:
             return math.inf
-        ports = self._hub.waiting_ports()
-        if ports is None:
+        connections = self._hub.waiting_connections()
+        if connections is None:
             return None
-        return self.parking.earliest_end(ports) if ports else math.inf
+        return self.parking.earliest_end(connections) if connections else math.inf
 
     def clock_jumped(self) -> None:
         self.parking.clock_moved()

@@ -72,7 +72,7 @@ class SocketHub:
         self._reserved: dict[int, socket.socket] = {}  # port -> bound, not yet listening
         self._outgoing: set[int] = set()  # client connections being made or open
         self._watches: dict[int, HttpWatch] = {}  # what each open one still waits for
-        self._local_ports: dict[int, int] = {}  # each open one's own port
+        self._ports: dict[int, tuple[int, int]] = {}  # each open one's (own, peer's) port
         self._peer_ports: dict[int, int] = {}  # each accepted connection's peer port
         self._exchanges: dict[int, Exchange] = {}  # peer port -> the harness's request
         self._lock = threading.Lock()
@@ -132,6 +132,7 @@ class SocketHub:
             sock.setblocking(False)
             if tls is not None:
                 sock = handshake(raw, tls.servername or host, tls)
+            ports = (sock.getsockname()[1], sock.getpeername()[1])  # OSError if reset already
         except OSError as exc:
             if raw is not None:
                 raw.close()  # at once: the peer may be waiting on this handshake
@@ -147,7 +148,7 @@ class SocketHub:
                 return
             self._sockets[conn_id] = sock
             self._watches[conn_id] = HttpWatch()
-            self._local_ports[conn_id] = sock.getsockname()[1]
+            self._ports[conn_id] = ports
         self._post(self._events["connected"], conn_id)
         self._reactor.register(sock, lambda: self._read(sock, conn_id))
 
@@ -198,7 +199,7 @@ class SocketHub:
         with self._lock:
             self._outgoing.discard(conn_id)
             self._watches.pop(conn_id, None)
-            self._local_ports.pop(conn_id, None)
+            self._ports.pop(conn_id, None)
             self._answered(conn_id)
             self._peer_ports.pop(conn_id, None)
             sock = self._sockets.pop(conn_id, None)
@@ -241,28 +242,28 @@ class SocketHub:
                 for conn_id in self._outgoing
             )
 
-    def waiting_ports(self) -> list[int] | None:
-        """The own ports of the outgoing connections waiting for an answer (whose peer
-        may have parked the request: parking.py), or None when something may arrive any
-        moment: a connection being made, or a request of the harness's own still coming
-        in or being answered."""
+    def waiting_connections(self) -> list[tuple[int, int]] | None:
+        """(own port, peer's port) of each outgoing connection waiting for an answer
+        (whose peer may have parked the request: parking.py), or None when something may
+        arrive any moment: a connection being made, or a request of the harness's own
+        still coming in or being answered."""
         with self._lock:
             if not all(exchange.quiet for exchange in self._exchanges.values()):
                 return None
-            ports = []
+            connections = []
             for conn_id in self._outgoing:
                 watch = self._watches.get(conn_id)
                 if watch is None:
                     return None  # being made
                 if watch.waiting:
-                    ports.append(self._local_ports[conn_id])
-            return ports
+                    connections.append(self._ports[conn_id])
+            return connections
 
     # -- the harness's own requests (Sandbox.http) --------------------------------------
 
     def track_request(self, peer_port: int, size: int) -> None:
         """The harness sends a request of `size` bytes from `peer_port`: until Lua has it
-        all, the clock may not jump (waiting_ports)."""
+        all, the clock may not jump (waiting_connections)."""
         with self._lock:
             self._exchanges[peer_port] = Exchange(size)
 
@@ -292,7 +293,7 @@ class SocketHub:
             self._post(self._events["disconnect"], conn_id, reason)
         with self._lock:
             self._watches.pop(conn_id, None)
-            self._local_ports.pop(conn_id, None)
+            self._ports.pop(conn_id, None)
         self._outgoing.discard(conn_id)  # after the post: see _connect
 
     def _accept(self, listener: socket.socket, server_id: int) -> None:

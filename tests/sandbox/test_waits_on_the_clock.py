@@ -127,3 +127,28 @@ def test_an_http_request_nothing_answers_times_out_on_the_clock():
         with pytest.raises(TargetError, match="timed out after 0.5 s"):
             target.http("GET", "/probe_http/later", timeout=0.5)  # answered only at +1 s
         assert time.monotonic() - real < 0.5
+
+
+def test_connections_are_told_apart_by_both_ports():
+    # The kernel may give two connections to two different backends the same client
+    # port: one parked at the first says nothing of the one waiting on the second.
+    import threading
+
+    from harness.sandbox.loop import VirtualClock
+    from harness.sandbox.parking import ParkingLot
+
+    lot = ParkingLot(VirtualClock(realtime=True), lambda: None)
+    stopping = threading.Event()
+    holder = threading.Thread(target=lot.wait, args=(30, stopping, (40000, 8001)))
+    holder.start()
+    try:
+        deadline = time.monotonic() + 2
+        while lot.earliest_end([(40000, 8001)]) is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert lot.earliest_end([(40000, 8001)]) is not None
+        assert lot.earliest_end([(40000, 8001), (40000, 8002)]) is None
+    finally:
+        stopping.set()
+        holder.join(2)
+    assert not holder.is_alive()
+    assert lot.earliest_end([(40000, 8001)]) is None  # the wait ended: nothing parked
