@@ -63,15 +63,15 @@ def exchange(
     except OSError as exc:
         raise TargetError(f"{failure}: {exc}") from exc
     try:
-        own_port = sock.getsockname()[1]
-        hub.track_request(own_port, len(data))
+        connection = (sock.getsockname()[1], port)
+        hub.track_request(connection, len(data))
         try:
             sock.sendall(data)
             answering = wait_for(
-                lambda: True if hub.answering(own_port) else None, timeout, recheck=0.05
+                lambda: True if hub.answering(connection) else None, timeout, recheck=0.05
             )
         finally:
-            hub.untrack_request(own_port)
+            hub.untrack_request(connection)
         if answering is None:
             raise TargetError(f"{failure}: timed out after {timeout:g} s")
         response = http.client.HTTPResponse(sock, method=method)

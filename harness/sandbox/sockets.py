@@ -73,8 +73,9 @@ class SocketHub:
         self._outgoing: set[int] = set()  # client connections being made or open
         self._watches: dict[int, HttpWatch] = {}  # what each open one still waits for
         self._ports: dict[int, tuple[int, int]] = {}  # each open one's (own, peer's) port
-        self._peer_ports: dict[int, int] = {}  # each accepted connection's peer port
-        self._exchanges: dict[int, Exchange] = {}  # peer port -> the harness's request
+        # each accepted connection's (peer's port, own port): the harness's requests by it
+        self._accepted: dict[int, tuple[int, int]] = {}
+        self._exchanges: dict[tuple[int, int], Exchange] = {}
         self._lock = threading.Lock()
         self._reactor = reactor()
         self._closed = False
@@ -201,7 +202,7 @@ class SocketHub:
             self._watches.pop(conn_id, None)
             self._ports.pop(conn_id, None)
             self._answered(conn_id)
-            self._peer_ports.pop(conn_id, None)
+            self._accepted.pop(conn_id, None)
             sock = self._sockets.pop(conn_id, None)
             listener = self._listeners.pop(conn_id, None)
         if sock is not None:
@@ -261,25 +262,25 @@ class SocketHub:
 
     # -- the harness's own requests (Sandbox.http) --------------------------------------
 
-    def track_request(self, peer_port: int, size: int) -> None:
-        """The harness sends a request of `size` bytes from `peer_port`: until Lua has it
-        all, the clock may not jump (waiting_connections)."""
+    def track_request(self, connection: tuple[int, int], size: int) -> None:
+        """The harness sends a request of `size` bytes on `connection` (its own port, the
+        sandbox's): until Lua has it all, the clock may not jump (waiting_connections)."""
         with self._lock:
-            self._exchanges[peer_port] = Exchange(size)
+            self._exchanges[connection] = Exchange(size)
 
-    def answering(self, peer_port: int) -> bool:
-        """Whether Lua has begun answering the request from `peer_port` (or closed)."""
+    def answering(self, connection: tuple[int, int]) -> bool:
+        """Whether Lua has begun answering the request on `connection` (or closed it)."""
         with self._lock:
-            exchange = self._exchanges.get(peer_port)
+            exchange = self._exchanges.get(connection)
             return exchange is None or exchange.answered
 
-    def untrack_request(self, peer_port: int) -> None:
+    def untrack_request(self, connection: tuple[int, int]) -> None:
         with self._lock:
-            self._exchanges.pop(peer_port, None)
+            self._exchanges.pop(connection, None)
 
     def _answered(self, conn_id: int) -> None:
         """Lua wrote to or closed an accepted connection (with the lock held)."""
-        exchange = self._exchanges.get(self._peer_ports.get(conn_id, -1))
+        exchange = self._exchanges.get(self._accepted.get(conn_id, (-1, -1)))
         if exchange is not None:
             exchange.answered = True
 
@@ -287,7 +288,7 @@ class SocketHub:
         with self._lock:
             sock = self._sockets.pop(conn_id, None)
             self._answered(conn_id)  # before the news: a waiter may look right after it
-            self._peer_ports.pop(conn_id, None)
+            self._accepted.pop(conn_id, None)
         if sock is not None:
             self._reactor.retire(sock)
             self._post(self._events["disconnect"], conn_id, reason)
@@ -299,6 +300,7 @@ class SocketHub:
     def _accept(self, listener: socket.socket, server_id: int) -> None:
         try:
             sock, (ip, port, *_rest) = listener.accept()
+            server_port = sock.getsockname()[1]
         except OSError:
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -309,7 +311,7 @@ class SocketHub:
                 sock.close()
                 return
             self._sockets[conn_id] = sock
-            self._peer_ports[conn_id] = port
+            self._accepted[conn_id] = (port, server_port)
         self._post(self._events["accept"], server_id, conn_id, ip.encode(), port)
         self._reactor.register(sock, lambda: self._read(sock, conn_id))
 
@@ -332,7 +334,7 @@ class SocketHub:
                 watch = self._watches.get(conn_id)
                 if watch is not None:
                     watch.received(data)
-                exchange = self._exchanges.get(self._peer_ports.get(conn_id, -1))
+                exchange = self._exchanges.get(self._accepted.get(conn_id, (-1, -1)))
                 if exchange is not None:
                     exchange.received += len(data)
                     arrived = exchange.quiet
