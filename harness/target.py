@@ -93,6 +93,12 @@ class Client(abc.ABC):
     def disconnect(self) -> None: ...
 
 
+def check_http_path(path: str) -> None:
+    """The one rule every target's `http` holds a path to, in the same words."""
+    if not path.startswith("/"):
+        raise TargetError(f"HTTP path must start with '/': {path!r}")
+
+
 @dataclass
 class Target(abc.ABC):
     """A Prosody (real or emulated) brought up from a Profile."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.sandbox.sockets import SocketHub
-from harness.target import HttpResponse, TargetError
+from harness.target import HttpResponse, TargetError, check_http_path
 
 METHODS_WITH_BODY = ("PATCH", "POST", "PUT")  # Content-Length: 0 when they have none
 
@@ -51,8 +51,7 @@ def exchange(
 ) -> HttpResponse:
     """One request to 127.0.0.1:`port`; `timeout` bounds the wait for the answer on the
     sandbox's clock, and each socket operation in real time."""
-    if not path.startswith("/"):
-        raise TargetError(f"HTTP path {path!r} must start with '/'")
+    check_http_path(path)
     failure = f"HTTP {method} {path} to the sandbox failed"
     try:
         data = request_bytes(method, path, port, headers or {}, body)

@@ -229,7 +229,8 @@ class Sandbox:
             return self.lua_call(self.lua.server.next_timer)
 
     def busy(self) -> bool:
-        return self._hub is not None and self._hub.busy()
+        """Whether something may still arrive from outside (a connection under way)."""
+        return self.quiet_until() != math.inf
 
     def quiet_until(self) -> float | None:
         if self._hub is None:

@@ -137,8 +137,8 @@ class SocketHub:
         except OSError as exc:
             if raw is not None:
                 raw.close()  # at once: the peer may be waiting on this handshake
-            # Posted before the connection stops counting as under way (busy()), so that
-            # the loop never finds nothing under way and the news not yet queued.
+            # Posted before the connection stops counting as under way (waiting_connections),
+            # so that the loop never finds nothing under way and the news not yet queued.
             self._post(self._events["disconnect"], conn_id, str(exc) or "connection failed")
             self._outgoing.discard(conn_id)
             return
@@ -233,21 +233,12 @@ class SocketHub:
 
     # -- the reactor thread -----------------------------------------------------------
 
-    def busy(self) -> bool:
-        """Whether something may still arrive from outside: an outgoing connection
-        (net.http, a module's pool) being made, or waiting for the answer to a request
-        (http_watch.py). What ends the wait is posted before it stops counting."""
-        with self._lock:
-            return any(
-                conn_id not in self._watches or self._watches[conn_id].waiting
-                for conn_id in self._outgoing
-            )
-
     def waiting_connections(self) -> list[tuple[int, int]] | None:
-        """(own port, peer's port) of each outgoing connection waiting for an answer
-        (whose peer may have parked the request: parking.py), or None when something may
-        arrive any moment: a connection being made, or a request of the harness's own
-        still coming in or being answered."""
+        """(own port, peer's port) of each outgoing connection (net.http, a module's
+        pool) waiting for an answer (http_watch.py; its peer may have parked the request:
+        parking.py), or None when something may arrive any moment: a connection being
+        made, or a request of the harness's own still coming in or being answered. What
+        ends a wait is posted before it stops counting."""
         with self._lock:
             if not all(exchange.quiet for exchange in self._exchanges.values()):
                 return None

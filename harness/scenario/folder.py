@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path as FilePath
 from typing import Any
@@ -47,12 +48,12 @@ def defaults_for(
     merges it under its own document)."""
     path = FilePath(file).with_name(DEFAULTS_FILE)
     try:
-        stat = path.stat()
+        status = path.stat()
     except OSError:
         return None
-    if not path.is_file():
+    if not stat.S_ISREG(status.st_mode):
         return None
-    return copy.deepcopy(_read_defaults(str(path), stat.st_mtime_ns, stat.st_size, check))
+    return copy.deepcopy(_read_defaults(str(path), status.st_mtime_ns, status.st_size, check))
 
 
 @functools.lru_cache(maxsize=64)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from harness.target import Client, HttpResponse, Target, TargetError
+from harness.target import Client, HttpResponse, Target, TargetError, check_http_path
 from harness.targets.prosody_readiness import fatal_start_error, probe_c2s, probe_http
 from harness.xmpp_client import XmppClient
 
@@ -80,8 +80,7 @@ def http_request(
     timeout: float,
 ) -> HttpResponse:
     """One request to a Prosody HTTP server; network trouble becomes a TargetError."""
-    if not path.startswith("/"):
-        raise TargetError(f"HTTP path must start with '/': {path!r}")
+    check_http_path(path)
     try:
         response = session.request(
             method,
