@@ -70,6 +70,12 @@ class Bridge:
         self._functions = {name: getattr(self, name) for name in self.FUNCTIONS}
         return self._runtime.table_from({k.encode(): v for k, v in self._functions.items()})
 
+    def close(self) -> None:
+        """Let go of the Lua state. The state holds these functions, and they hold this
+        bridge: without this the state (megabytes) would wait for Python's cycle
+        collector, which then closes a batch of them at once, in some later call."""
+        self._runtime = self._functions = None
+
     def _fresh_table(self, found: dict | None):
         """A new Lua table copying a remembered dict (never shared between sandboxes)."""
         return None if found is None else self._runtime.table_from(found)

@@ -19,6 +19,7 @@ when full: accounts created by module code have random salts.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 import time
@@ -240,9 +241,33 @@ class LibraryFinder:
             for template in self._c_templates:
                 candidate = template.replace("?", relative)
                 if os.path.isfile(candidate):
+                    _keep_loaded(candidate)
                     return candidate.encode(), function.encode()
         return None
 
 
+_KEPT: dict[str, ctypes.CDLL] = {}
+
+
+def _keep_loaded(path: str) -> None:
+    """Hold the C library open for the process. A Lua state unloads the libraries it
+    loaded when it closes: without a handle of our own every sandbox would map, relocate
+    and bind them afresh (dlopen of a library already open only counts a reference)."""
+    if path not in _KEPT:
+        try:
+            _KEPT[path] = ctypes.CDLL(path, mode=os.RTLD_NOW)
+        except OSError:
+            pass  # Lua's own loadlib says what is wrong with it
+
+
 LUA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lua")
 PROCESS_CACHES = ProcessCaches(LUA_DIR)
+
+
+def _unlock_after_fork() -> None:
+    """A forked worker (harness.runner.processes) keeps the caches' values, but not a
+    lock some other thread of the parent may have held at the fork."""
+    PROCESS_CACHES._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_unlock_after_fork)

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from harness.profile import Profile
 from harness.prosody_config import ResolvedConfig
-from harness.sandbox import convert
+from harness.sandbox import convert, data_dirs
 from harness.sandbox.bridge import Bridge
 from harness.sandbox.caches import PROCESS_CACHES, ProcessCaches
 from harness.sandbox.client import SandboxClient, Sessions
@@ -111,7 +109,7 @@ class Sandbox:
             raise TargetError("the sandbox is already started")
         # An invalid profile: before anything exists.
         config = sandbox_config(self.profile, self.source_dir)
-        self._data_dir = tempfile.mkdtemp(prefix="prosody-sandbox-")
+        self._data_dir = data_dirs.take()
         self._hub = SocketHub(self._socket_event, SOCKET_EVENTS, self._replan)
         self.http_port = self._hub.reserve_port()
         self._loop = Loop(self.clock)
@@ -135,10 +133,13 @@ class Sandbox:
         if self._hub:
             self._hub.shutdown()
         if self._data_dir:
-            shutil.rmtree(self._data_dir, ignore_errors=True)
+            data_dirs.give_back(self._data_dir)
+            self._data_dir = None
         # The Lua state holds the bridge, which holds this sandbox's parts: let go of it
         # now, so it is closed here, on this thread, rather than by some later garbage
         # collection on whichever thread happens to run it (with its open files).
+        if self._bridge is not None:
+            self._bridge.close()
         self.lua = self._runtime = self._protect = self._lua_clock = self._tick = None
         self._bridge = None
 

@@ -7,10 +7,6 @@ from pathlib import Path
 
 import pytest
 
-# The sandbox's Lua runtime must be the first to load lupa (it sets the dlopen flags
-# Prosody's C libraries need); import it before any test module imports lupa itself.
-import harness.sandbox.lua_runtime  # noqa: F401
-
 
 @pytest.fixture
 def write(tmp_path):

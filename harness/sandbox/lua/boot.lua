@@ -254,6 +254,7 @@ function sandbox.start()
 	prosody.events.fire_event("server-starting");
 	prosody.start_time = os.time();
 	prosody.events.fire_event("server-started");
+	collectgarbage("restart"); -- stopped for the boot (lua_runtime.py's prelude)
 end
 
 -- Shuts down as Prosody's util.startup does: hosts stay active and modules loaded
