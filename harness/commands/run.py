@@ -109,7 +109,8 @@ def register(subparsers) -> None:
         type=int,
         default=default_workers(),
         metavar="N",
-        help="scenarios run in parallel (default: %(default)s, the CPU count)",
+        help="scenarios run in parallel (default: %(default)s, the CPU count); on the "
+        "sandbox each worker is a forked process (threads with --coverage or -x)",
     )
     parser.add_argument(
         "--shard",

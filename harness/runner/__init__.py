@@ -3,12 +3,11 @@ scenarios in parallel (runner) and the reports (terminal, JUnit XML, JSON)."""
 
 from harness.runner.execute import ScenarioRun, ServerContext, StepFailed
 from harness.runner.pool import ServerPool
-from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, ScenarioResult
+from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, RunReport, ScenarioResult
 from harness.runner.runner import (
     Loaded,
     Runner,
     RunOptions,
-    RunReport,
     load_all,
     resolve_target_names,
 )

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from harness import __version__
-from harness.runner.runner import RunReport
+from harness.runner.results import RunReport
 
 
 def report_dict(report: RunReport) -> dict[str, Any]:

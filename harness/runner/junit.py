@@ -6,8 +6,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
-from harness.runner.results import ERROR, FAILED, SKIPPED, ScenarioResult
-from harness.runner.runner import RunReport
+from harness.runner.results import ERROR, FAILED, SKIPPED, RunReport, ScenarioResult
 from harness.runner.terminal import failure_text
 
 

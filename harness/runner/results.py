@@ -1,4 +1,5 @@
-"""The outcome of one scenario on one target, as every report reads it."""
+"""The outcome of one scenario on one target, and of a whole run, as every report reads
+them."""
 
 from __future__ import annotations
 
@@ -29,6 +30,20 @@ class ScenarioResult:
     # "backends", "accounts", "step: KIND", "log check", "teardown" (see --profile).
     timings: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def before_steps(cls, scenario: Any, target: str, status: str, message: str) -> ScenarioResult:
+        """The result of `scenario` (a harness.scenario.Scenario) decided before any of its
+        steps ran: skipped, or no server to run it on."""
+        return cls(
+            scenario.name,
+            scenario.file,
+            scenario.line,
+            target,
+            status,
+            tags=scenario.tags,
+            message=message,
+        )
+
     @property
     def id(self) -> str:
         return f"{self.file}::{self.name}"
@@ -45,3 +60,34 @@ class ScenarioResult:
         data = asdict(self)
         data["id"] = self.id
         return data
+
+
+@dataclass
+class Disagreement:
+    scenario_id: str
+    verdicts: dict[str, str]  # target -> status
+
+
+@dataclass
+class RunReport:
+    results: list[ScenarioResult] = field(default_factory=list)
+    disagreements: list[Disagreement] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # target -> why
+    not_run: int = 0  # left out after -x stopped the run
+    servers_started: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    modules_dir: str | None = None  # --modules (None: the project's lua_modules/)
+    modules_digest: str = ""
+    targets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> what it ran
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(r.ok for r in self.results)
+            and not self.disagreements
+            and not self.not_run
+            and bool(self.results)
+        )
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)

@@ -11,8 +11,17 @@ from typing import Any
 
 from harness.runner.execute import ScenarioRun
 from harness.runner.pool import ServerPool
+from harness.runner.processes import run_in_processes, worker_processes
 from harness.runner.provenance import modules_digest
-from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, ScenarioResult
+from harness.runner.results import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Disagreement,
+    RunReport,
+    ScenarioResult,
+)
 from harness.runner.select import compile_keywords
 from harness.scenario import Scenario, ScenarioError, discover, load_scenarios
 from harness.target import TargetError
@@ -35,37 +44,6 @@ class RunOptions:
     keyword: str | None = None
     stop_on_failure: bool = False  # -x
     coverage: Any = None  # --coverage: a harness.coverage.CoverageRecorder
-
-
-@dataclass
-class Disagreement:
-    scenario_id: str
-    verdicts: dict[str, str]  # target -> status
-
-
-@dataclass
-class RunReport:
-    results: list[ScenarioResult] = field(default_factory=list)
-    disagreements: list[Disagreement] = field(default_factory=list)
-    unavailable: dict[str, str] = field(default_factory=dict)  # target -> why
-    not_run: int = 0  # left out after -x stopped the run
-    servers_started: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    modules_dir: str | None = None  # --modules (None: the project's lua_modules/)
-    modules_digest: str = ""
-    targets: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> what it ran
-
-    @property
-    def ok(self) -> bool:
-        return (
-            all(r.ok for r in self.results)
-            and not self.disagreements
-            and not self.not_run
-            and bool(self.results)
-        )
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results if r.status == status)
 
 
 @dataclass
@@ -158,6 +136,34 @@ class Runner:
         return report
 
     def _run_target(self, target: str, scenarios: list[Scenario], report: RunReport) -> None:
+        # Scenarios with the same key one after another, so they find their server idle.
+        ordered = sorted(scenarios, key=lambda s: (s.reuse_key(), s.file))
+        processes = worker_processes(self.options, target, ordered)
+        if not processes:
+            self.run_in_threads(target, ordered, report)
+            return
+        outcome = run_in_processes(self, target, ordered, processes)
+        report.servers_started[target] = outcome.servers_started
+        if outcome.server_info:
+            report.targets[target] = outcome.server_info
+        if outcome.unusable:
+            report.unavailable[target] = outcome.unusable
+            return
+        report.results += sorted(outcome.results, key=lambda r: r.file)
+        report.not_run += outcome.not_run
+
+    def run_in_threads(self, target: str, ordered: list[Scenario], report: RunReport) -> None:
+        """Run `ordered` on `target` in this process, with `workers` threads, starting the
+        servers of the next profiles in the background meanwhile."""
+        pool = self.server_pool(target)
+        pool.plan([s for s in ordered if s.runs_on(target, pool.series)], self.options.workers)
+        try:
+            outcomes = self.run_with(pool, target, ordered)
+        finally:
+            pool.close()
+        self.record(pool, target, outcomes, report)
+
+    def server_pool(self, target: str) -> ServerPool:
         spec = TargetSpec(
             target,
             self.options.modules_dir,
@@ -166,15 +172,22 @@ class Runner:
             self.options.docker_network,
             coverage=self.options.coverage,
         )
-        pool = ServerPool(spec, self.options.reuse)
-        # Scenarios with the same key one after another, so they find their server idle.
-        ordered = sorted(scenarios, key=lambda s: (s.reuse_key(), s.file))
-        pool.plan([s for s in ordered if s.runs_on(target, pool.series)], self.options.workers)
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as executor:
-                outcomes = list(executor.map(lambda s: self._run_one(pool, target, s), ordered))
-        finally:
-            pool.close()
+        return ServerPool(spec, self.options.reuse)
+
+    def run_with(
+        self, pool: ServerPool, target: str, scenarios: list[Scenario]
+    ) -> list[ScenarioResult | None]:
+        """Each scenario's result (None: not run), on `pool`'s servers, `workers` at once."""
+        with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as executor:
+            return list(executor.map(lambda s: self._run_one(pool, target, s), scenarios))
+
+    def record(
+        self,
+        pool: ServerPool,
+        target: str,
+        outcomes: list[ScenarioResult | None],
+        report: RunReport,
+    ) -> None:
         report.servers_started[target] = pool.servers_started
         if pool.server_info:
             report.targets[target] = pool.server_info
@@ -188,16 +201,8 @@ class Runner:
         if self._stop.is_set() or target in self._unusable:
             return None
         if not scenario.runs_on(target, pool.series):
-            result = ScenarioResult(
-                scenario.name,
-                scenario.file,
-                scenario.line,
-                target,
-                SKIPPED,
-                tags=scenario.tags,
-                message=scenario.restriction(),
-            )
-            self._deliver(result)
+            result = ScenarioResult.before_steps(scenario, target, SKIPPED, scenario.restriction())
+            self.deliver(result)
             return result
         try:
             lease = pool.acquire(scenario)
@@ -209,24 +214,18 @@ class Runner:
             if unavailable is not None:
                 self._unusable.setdefault(target, f"it did not start: {unavailable}")
                 return None
-            result = ScenarioResult(
-                scenario.name,
-                scenario.file,
-                scenario.line,
-                target,
-                ERROR,
-                tags=scenario.tags,
-                message=f"the {target} target did not start: {reason}",
+            result = ScenarioResult.before_steps(
+                scenario, target, ERROR, f"the {target} target did not start: {reason}"
             )
-            self._deliver(result)
+            self.deliver(result)
             return result
         result = ScenarioRun(scenario, lease.server).run()
         result.target = target  # the name it was asked by, whatever the class calls itself
         pool.release(lease, healthy=result.status != ERROR)
-        self._deliver(result)
+        self.deliver(result)
         return result
 
-    def _deliver(self, result: ScenarioResult) -> None:
+    def deliver(self, result: ScenarioResult) -> None:
         if result.status in (FAILED, ERROR) and self.options.stop_on_failure:
             self._stop.set()
         with self._lock:
@@ -234,7 +233,7 @@ class Runner:
 
     def _record(self, report: RunReport, result: ScenarioResult) -> None:
         report.results.append(result)
-        self._deliver(result)
+        self.deliver(result)
 
 
 def disagreements(results: list[ScenarioResult]) -> list[Disagreement]:

@@ -6,8 +6,7 @@ import sys
 from typing import TextIO
 
 from harness.runner.provenance import describe
-from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, ScenarioResult
-from harness.runner.runner import RunReport
+from harness.runner.results import ERROR, FAILED, PASSED, SKIPPED, RunReport, ScenarioResult
 
 LABELS = {PASSED: "PASS", FAILED: "FAIL", SKIPPED: "SKIP", ERROR: "ERROR"}
 COLOURS = {PASSED: "32", FAILED: "31", SKIPPED: "33", ERROR: "31;1"}

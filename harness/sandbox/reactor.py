@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import selectors
 import socket
 import threading
@@ -144,3 +145,14 @@ def reactor() -> Reactor:
         if _REACTOR is None:
             _REACTOR = Reactor()
         return _REACTOR
+
+
+def _forget_after_fork() -> None:
+    """A forked child (harness.runner.processes) has none of the parent's threads: it
+    starts a reactor of its own on first use."""
+    global _REACTOR, _REACTOR_LOCK
+    _REACTOR = None
+    _REACTOR_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

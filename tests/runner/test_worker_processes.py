@@ -1,0 +1,115 @@
+"""Sandbox scenarios in forked worker processes (harness.runner.processes): the same
+verdicts, failure details and reports as in one process, each result as it comes, and a
+worker that dies leaves errors that say so rather than a hang or a silent gap."""
+
+from __future__ import annotations
+
+import os
+
+from harness.runner import FAILED, PASSED, SKIPPED, Runner, RunOptions, load_all
+from harness.runner.processes import BATCH, batches, run_in_processes, worker_processes
+
+PING = """\
+name: {name}
+shared_server: {shared}
+clients:
+  john: {{jid: john@localhost, password: pw}}
+steps:
+  - john connects
+  - john sends: <iq type="get" id="p1" to="localhost"><ping xmlns="urn:xmpp:ping"/></iq>
+  - john receives: <iq type="{answer}" id="p1" from="localhost"/>
+    timeout: 2
+"""
+ONLY_ON_PROSODY = """\
+name: only on prosody
+targets: [prosody]
+because: it needs a real server
+steps:
+  - http GET /: {}
+"""
+
+
+def _suite(scenario_file, count: int = 6, failing: int = 1, shared: bool = True):
+    for index in range(count):
+        answer = "error" if index < failing else "result"
+        text = PING.format(name=f"ping {index}", answer=answer, shared=str(shared).lower())
+        scenario_file(f"ping_{index}.yaml", text)
+    return scenario_file("only_prosody.yaml", ONLY_ON_PROSODY).parent
+
+
+def _run(folder, workers: int):
+    seen = []
+    report = Runner(RunOptions(["sandbox"], workers=workers), seen.append).run(
+        load_all([str(folder)])
+    )
+    # Progress saw each result once, as it came.
+    assert sorted(r.id for r in seen) == sorted(r.id for r in report.results)
+    return report
+
+
+def test_workers_give_the_verdicts_and_details_of_one_process(scenario_file):
+    folder = _suite(scenario_file, count=20)  # more than a batch: both workers run some
+    forked = _run(folder, workers=2)
+    threaded = _run(folder, workers=1)
+
+    def verdicts(report):
+        return sorted((r.file, r.status, r.step, r.message) for r in report.results)
+
+    assert verdicts(forked) == verdicts(threaded)
+    statuses = sorted(r.status for r in forked.results)
+    assert statuses == sorted([FAILED] + [PASSED] * 19 + [SKIPPED])
+    failed = next(r for r in forked.results if r.status == FAILED)
+    assert failed.step.startswith("john receives") and "type" in failed.message
+    assert forked.servers_started["sandbox"] >= 1
+    assert forked.targets["sandbox"] == threaded.targets["sandbox"]  # what it ran
+
+
+def test_only_the_sandbox_forks_and_not_for_a_single_worker_coverage_or_x():
+    scenarios = list(range(10))
+    assert worker_processes(RunOptions(["sandbox"], workers=2), "sandbox", scenarios) == 2
+    assert worker_processes(RunOptions(["sandbox"], workers=8), "sandbox", scenarios) <= (
+        os.cpu_count() or 1
+    )
+    assert worker_processes(RunOptions(["prosody"], workers=2), "prosody", scenarios) == 0
+    assert worker_processes(RunOptions(["sandbox"], workers=1), "sandbox", scenarios) == 0
+    x = RunOptions(["sandbox"], workers=2, stop_on_failure=True)
+    assert worker_processes(x, "sandbox", scenarios) == 0
+    covered = RunOptions(["sandbox"], workers=2, coverage=object())
+    assert worker_processes(covered, "sandbox", scenarios) == 0
+    assert worker_processes(RunOptions(["sandbox"], workers=2), "sandbox", [1, 2, 3]) == 0
+
+
+class DyingRunner(Runner):
+    """Its workers run one scenario, then die as a crash in Lua would end them."""
+
+    def run_with(self, pool, target, scenarios):
+        super().run_with(pool, target, scenarios[:1])
+        os._exit(7)
+
+
+def test_a_worker_that_dies_leaves_its_scenarios_as_errors_that_say_so(scenario_file):
+    folder = _suite(scenario_file, count=6, failing=0, shared=False)  # a batch each
+    loaded = load_all([str(folder)])
+    delivered = []
+    runner = DyingRunner(RunOptions(["sandbox"], workers=2), delivered.append)
+    ordered = sorted(loaded.scenarios, key=lambda s: (s.reuse_key(), s.file))
+    outcome = run_in_processes(runner, "sandbox", ordered, 2)
+
+    assert sorted(r.id for r in outcome.results) == sorted(s.id for s in loaded.scenarios)
+    assert [r.id for r in delivered] == [r.id for r in outcome.results]
+    died = [r for r in outcome.results if r.status == "error"]
+    assert all("a worker process ended (exit code 7) before" in r.message for r in died)
+    assert len(died) == len(loaded.scenarios) - 2  # each of the two ran one, then died
+
+
+def test_one_profile_s_scenarios_are_shared_out_in_batches():
+    class Fake:
+        def __init__(self, key, shared=True):
+            self.key, self.shared_server = key, shared
+
+        def reuse_key(self):
+            return self.key
+
+    ordered = [Fake("a")] * 40 + [Fake("b")] * 3 + [Fake("b", shared=False)] + [Fake("c")]
+    sizes = [len(batch) for batch in batches(ordered)]
+    assert sizes == [BATCH, BATCH, 40 - 2 * BATCH, 3, 1, 1]
