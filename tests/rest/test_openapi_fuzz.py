@@ -84,3 +84,14 @@ def test_the_module_keeps_to_its_openapi_document(case, server: ProsodyTarget) -
             checks.response_schema_conformance,
         ],
     )
+
+
+def test_prosodys_own_404_for_a_lone_star_is_documented(server: ProsodyTarget) -> None:
+    # Found by the fuzzing above: Prosody's router answers a path ending in "/*" itself.
+    case = schema["/rest/{query}/{to}"]["GET"].Case(path_parameters={"query": "ping", "to": "*"})
+    response = case.call(
+        base_url=server.http_url, headers={"Authorization": basic("john")}, timeout=REQUEST_BOUND
+    )
+    assert response.status_code == 404
+    assert "text/html" in str(response.headers.get("content-type"))
+    case.validate_response(response, checks=[checks.content_type_conformance])
