@@ -19,6 +19,6 @@ def verdicts(report) -> dict[tuple[str, str], str]:
     return {(Path(r.file).name, r.target): r.status for r in report.results}
 
 
-def messages(report) -> dict[str, str]:
-    """File name -> failure message (empty when it passed)."""
-    return {Path(r.file).name: r.message for r in report.results}
+def messages(report) -> dict[tuple[str, str], str]:
+    """(file name, target) -> failure message (empty when it passed)."""
+    return {(Path(r.file).name, r.target): r.message for r in report.results}
