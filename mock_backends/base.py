@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule, RuleFactory
 
 from mock_backends import tls
 from mock_backends.answers import Answer, AnswerList
@@ -37,6 +38,35 @@ COMMON_CONFIG_KEYS = ("kind", "faults", "answers", "tls")
 #: waiter(seconds, stopping, (client_port, server_port)): how a latency or hang fault
 #: waits (see wait_with).
 Waiter = Callable[[float, threading.Event, tuple[int, int]], None]
+
+
+def _route(rule: Rule) -> tuple[Any, ...]:
+    """What makes a route match and build as it does."""
+    return (
+        rule.rule,
+        tuple(sorted(rule.methods or ())),
+        rule.endpoint,
+        repr(rule.defaults),
+        rule.strict_slashes,
+        rule.redirect_to,
+        rule.build_only,
+    )
+
+
+class _RouteRecorder(Map):
+    """Takes an app's routes without compiling them, to look for the compiled map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: list[tuple[Any, ...]] = []
+
+    def add(self, rulefactory: RuleFactory) -> None:
+        self.routes += [_route(rule) for rule in rulefactory.get_rules(self)]
+
+
+# By backend class and routes: a compiled map, read-only once built, that every app with
+# those routes shares.
+_COMPILED_MAPS: dict[tuple[type, tuple], Map] = {}
 
 
 class MockHandlerError(AssertionError):
@@ -89,14 +119,8 @@ class Backend:
         self._handler_errors: list[str] = []
         self._stopping = threading.Event()
         self._waiter: Waiter | None = None
-        # Werkzeug compiles each route with ast.parse, and this machine's CPython 3.11.7 can
-        # fail two parses at once in different threads ("SystemError: AST constructor
-        # recursion depth mismatch", seen in 1 suite run of 13): backends made in parallel
-        # (runner workers) build their routes in turn.
-        with _ROUTE_BUILDING:
-            self.app = Flask(f"mock_backends.{self.kind}")
-            self._register_common_routes()
-            self._register_routes(self.app)
+        self._startup_settings = settings  # the routes may depend on them (roster's path)
+        self.app = self._build_app()
         self._configure(settings)
         faults = settings.get("faults") or []
         if not isinstance(faults, list):
@@ -122,7 +146,34 @@ class Backend:
         """Apply the kind-specific keys of the initial state (already checked for unknowns)."""
 
     def _register_routes(self, app: Flask) -> None:
-        """Add the protocol routes and the kind-specific control routes."""
+        """Add the protocol routes and the kind-specific control routes: all of them,
+        here (they may depend on `self._startup_settings`, not on anything later)."""
+
+    def _build_app(self) -> Flask:
+        """This backend's Flask app: its own view functions (they close over this backend)
+        on a URL map compiled once for every backend with the same routes. Werkzeug
+        compiles each route into Python code (ast.parse, compile): a third of a short
+        scenario's time when every backend did it again."""
+        # Backends made in parallel (runner workers) build in turn: this machine's
+        # CPython 3.11.7 can fail two ast.parse calls at once in different threads
+        # ("SystemError: AST constructor recursion depth mismatch", 1 suite run in 13).
+        with _ROUTE_BUILDING:
+            app = Flask(f"mock_backends.{self.kind}")
+            app.url_map = recorder = _RouteRecorder()
+            self._register_all_routes(app)
+            key = (type(self), tuple(recorder.routes))
+            compiled = _COMPILED_MAPS.get(key)
+            if compiled is None:  # the first of its kind: build it for real
+                app = Flask(f"mock_backends.{self.kind}")
+                self._register_all_routes(app)
+                compiled = _COMPILED_MAPS[key] = app.url_map
+            app.url_map = compiled
+            return app
+
+    def _register_all_routes(self, app: Flask) -> None:
+        self.app = app
+        self._register_common_routes()
+        self._register_routes(app)
 
     # -- public API ---------------------------------------------------------------------
 

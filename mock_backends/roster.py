@@ -80,12 +80,6 @@ class RosterBackend(Backend):
         )
         self._refresh_answers: list[dict[str, Any]] = []
         self._answers_lock = threading.Lock()
-        self.app.add_url_rule(
-            _flask_rule(settings.get("path", DEFAULT_PATH)),
-            "roster",
-            self._serve_roster,
-            methods=["GET"],
-        )
 
     # -- state --------------------------------------------------------------------------
 
@@ -185,6 +179,9 @@ class RosterBackend(Backend):
         return Response(text, mimetype="application/json")
 
     def _register_routes(self, app: Flask) -> None:
+        path = _flask_rule(self._startup_settings.get("path", DEFAULT_PATH))
+        app.add_url_rule(path, "roster", self._serve_roster, methods=["GET"])
+
         @app.get("/_mock/rosters")
         def get_rosters() -> Response:
             return json_response(self.rosters())
