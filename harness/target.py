@@ -16,12 +16,15 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from xml.etree.ElementTree import Element
 
 from harness.profile import Profile
 
 T = TypeVar("T")
+# The project's own modules: what every target loads unless given --modules.
+PROJECT_MODULES = Path(__file__).resolve().parents[1] / "lua_modules"
 
 
 class TargetError(Exception):

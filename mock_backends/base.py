@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import Map, Rule, RuleFactory
 
 from mock_backends import tls
 from mock_backends.answers import Answer, AnswerList
@@ -26,9 +25,8 @@ from mock_backends.journal import (
     parse_json_body,
     query_dict,
 )
+from mock_backends.routes import build_app
 from mock_backends.validation import check_keys, expect_mapping
-
-_ROUTE_BUILDING = threading.Lock()
 
 #: Paths under this prefix drive the mock; they are never journaled nor faulted.
 CONTROL_PREFIX = "/_mock/"
@@ -38,35 +36,6 @@ COMMON_CONFIG_KEYS = ("kind", "faults", "answers", "tls")
 #: waiter(seconds, stopping, (client_port, server_port)): how a latency or hang fault
 #: waits (see wait_with).
 Waiter = Callable[[float, threading.Event, tuple[int, int]], None]
-
-
-def _route(rule: Rule) -> tuple[Any, ...]:
-    """What makes a route match and build as it does."""
-    return (
-        rule.rule,
-        tuple(sorted(rule.methods or ())),
-        rule.endpoint,
-        repr(rule.defaults),
-        rule.strict_slashes,
-        rule.redirect_to,
-        rule.build_only,
-    )
-
-
-class _RouteRecorder(Map):
-    """Takes an app's routes without compiling them, to look for the compiled map."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.routes: list[tuple[Any, ...]] = []
-
-    def add(self, rulefactory: RuleFactory) -> None:
-        self.routes += [_route(rule) for rule in rulefactory.get_rules(self)]
-
-
-# By backend class and routes: a compiled map, read-only once built, that every app with
-# those routes shares.
-_COMPILED_MAPS: dict[tuple[type, tuple], Map] = {}
 
 
 class MockHandlerError(AssertionError):
@@ -120,7 +89,7 @@ class Backend:
         self._stopping = threading.Event()
         self._waiter: Waiter | None = None
         self._startup_settings = settings  # the routes may depend on them (roster's path)
-        self.app = self._build_app()
+        self.app = build_app(f"mock_backends.{self.kind}", type(self), self._register_all_routes)
         self._configure(settings)
         faults = settings.get("faults") or []
         if not isinstance(faults, list):
@@ -149,28 +118,8 @@ class Backend:
         """Add the protocol routes and the kind-specific control routes: all of them,
         here (they may depend on `self._startup_settings`, not on anything later)."""
 
-    def _build_app(self) -> Flask:
-        """This backend's Flask app: its own view functions (they close over this backend)
-        on a URL map compiled once for every backend with the same routes. Werkzeug
-        compiles each route into Python code (ast.parse, compile): a third of a short
-        scenario's time when every backend did it again."""
-        # Backends made in parallel (runner workers) build in turn: this machine's
-        # CPython 3.11.7 can fail two ast.parse calls at once in different threads
-        # ("SystemError: AST constructor recursion depth mismatch", 1 suite run in 13).
-        with _ROUTE_BUILDING:
-            app = Flask(f"mock_backends.{self.kind}")
-            app.url_map = recorder = _RouteRecorder()
-            self._register_all_routes(app)
-            key = (type(self), tuple(recorder.routes))
-            compiled = _COMPILED_MAPS.get(key)
-            if compiled is None:  # the first of its kind: build it for real
-                app = Flask(f"mock_backends.{self.kind}")
-                self._register_all_routes(app)
-                compiled = _COMPILED_MAPS[key] = app.url_map
-            app.url_map = compiled
-            return app
-
     def _register_all_routes(self, app: Flask) -> None:
+        """Every route on `app` (see mock_backends.routes: called again for a new app)."""
         self.app = app
         self._register_common_routes()
         self._register_routes(app)

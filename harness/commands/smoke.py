@@ -15,7 +15,6 @@ from harness import stanza
 from harness.commands.prosody_options import add_prosody_options
 from harness.profile import Profile
 from harness.target import TargetError
-from harness.targets.prosody import ProsodyTarget
 
 USER = "smoke"
 HOST = "localhost"
@@ -42,6 +41,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Here, not at the top: every command's parser is built at each start of the CLI, and
+    # this brings slixmpp and its asyncio (a sixth of a second) that only smoke needs.
+    from harness.targets.prosody import ProsodyTarget  # noqa: PLC0415
+
     target = ProsodyTarget(
         Profile(), modules_dir=args.modules, prosody=args.prosody, ready_timeout=args.timeout
     )

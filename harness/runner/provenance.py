@@ -7,13 +7,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from harness.target import Target
-from harness.targets.prosody import REPO_LUA_MODULES
+from harness.target import PROJECT_MODULES, Target
 
 
 def modules_digest(modules_dir: str | None) -> str:
     """A short digest of every file under the modules folder (names and contents)."""
-    root = Path(modules_dir) if modules_dir else REPO_LUA_MODULES
+    root = Path(modules_dir) if modules_dir else PROJECT_MODULES
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(root)).encode() + b"\0")

@@ -31,11 +31,8 @@ from harness.sandbox.lua_runtime import LUA_DIR, new_runtime
 from harness.sandbox.parking import ParkingLot
 from harness.sandbox.prosody_source import find_source_dir, version
 from harness.sandbox.sockets import SocketHub
-from harness.target import HttpResponse, LogLine, TargetError
+from harness.target import PROJECT_MODULES, HttpResponse, LogLine, TargetError
 
-PROJECT_MODULES = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "lua_modules"
-)
 SANDBOX_MODULES = os.path.join(LUA_DIR, "modules")
 # The net.server functions (lua/net_server.lua) each socket event is handed to.
 SOCKET_EVENTS = {
@@ -84,7 +81,7 @@ class Sandbox:
         self.run_scripts = list(run_scripts)
         self.plugin_dirs = [
             *plugin_dirs,
-            modules_dir or PROJECT_MODULES,
+            modules_dir or str(PROJECT_MODULES),
             SANDBOX_MODULES,
             os.path.join(self.source_dir, "modules"),
         ]

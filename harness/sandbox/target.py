@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from harness.coverage import recorder as coverage
 from harness.prosody_install import ProsodyInstallError, resolve_prosody
 from harness.sandbox.config import InvalidProfile
-from harness.sandbox.sandbox import PROJECT_MODULES, Sandbox
-from harness.target import Client, HttpResponse, LogLine, Target, TargetError
+from harness.sandbox.sandbox import Sandbox
+from harness.target import PROJECT_MODULES, Client, HttpResponse, LogLine, Target, TargetError
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class SandboxTarget(Target):
             self.modules_dir,
             self._source_dir(),
             realtime=True,
-            **coverage.sandbox_options(self, self.modules_dir or PROJECT_MODULES),
+            **coverage.sandbox_options(self, self.modules_dir or str(PROJECT_MODULES)),
         )
         self.version = sandbox.version
         try:

@@ -44,7 +44,7 @@ from harness.prosody_config import (
 )
 from harness.prosody_install import ProsodyInstall, ProsodyInstallError, resolve_prosody
 from harness.prosody_log import LogReader, tail, welcome_version
-from harness.target import LogLine, TargetError
+from harness.target import PROJECT_MODULES, LogLine, TargetError
 from harness.targets.loopback import LoopbackTarget
 from harness.targets.prosody_accounts import iterations_if_writable, write_account
 from harness.targets.prosody_process import (
@@ -59,8 +59,6 @@ from harness.targets.prosody_readiness import (
     fatal_start_error,
 )
 from harness.xmpp_client import XmppClient
-
-REPO_LUA_MODULES = Path(__file__).resolve().parents[2] / "lua_modules"
 
 DEPENDENCY_NOTICE = re.compile(r"^Prosody was unable to find (\S+)", re.MULTILINE)
 START_ATTEMPTS = 3
@@ -148,7 +146,7 @@ class ProsodyTarget(LoopbackTarget):
     def start(self) -> None:
         if self.directory is not None:
             raise TargetError(f"the {self.name} target is already started")
-        plugin_dir = Path(self.modules_dir) if self.modules_dir else REPO_LUA_MODULES
+        plugin_dir = Path(self.modules_dir) if self.modules_dir else PROJECT_MODULES
         if not plugin_dir.is_dir():
             raise TargetError(f"modules directory {plugin_dir} does not exist")
         self._before_start()

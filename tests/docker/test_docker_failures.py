@@ -12,16 +12,15 @@ import pytest
 from fake_docker import FakeDockerClient
 
 from harness.profile import Profile
-from harness.target import TargetError
+from harness.target import PROJECT_MODULES, TargetError
 from harness.targets.docker import LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL, DockerTarget
-from harness.targets.prosody import REPO_LUA_MODULES
 
 IMAGE = "example/prosody:1"
 
 
 def target(engine: FakeDockerClient, **options) -> DockerTarget:
     options.setdefault("image", IMAGE)
-    return DockerTarget(Profile(), str(REPO_LUA_MODULES), docker_client=engine, **options)
+    return DockerTarget(Profile(), str(PROJECT_MODULES), docker_client=engine, **options)
 
 
 def exited_pid() -> int:
@@ -74,7 +73,7 @@ def test_the_container_mounts_the_run_directory_and_modules_at_their_own_paths()
     volumes = options["volumes"]
     run_dir = next(path for path, mount in volumes.items() if mount["mode"] == "rw")
     assert volumes[run_dir] == {"bind": run_dir, "mode": "rw"}
-    modules = str(REPO_LUA_MODULES)
+    modules = str(PROJECT_MODULES)
     assert volumes[modules] == {"bind": modules, "mode": "ro"}
     # Besides: the mocks' certificates, read-only, once this process made any.
     assert all(mount["mode"] == "ro" for path, mount in volumes.items() if path != run_dir)
@@ -125,7 +124,7 @@ def test_no_engine_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(engine_module, "_failure", None)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     with pytest.raises(TargetError, match="cannot reach a container engine: .*does not answer"):
-        DockerTarget(Profile(), str(REPO_LUA_MODULES)).start()
+        DockerTarget(Profile(), str(PROJECT_MODULES)).start()
 
 
 def test_bad_input_fails_before_touching_the_engine(tmp_path):
