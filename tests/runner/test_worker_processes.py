@@ -5,6 +5,7 @@ worker that dies leaves errors that say so rather than a hang or a silent gap.""
 from __future__ import annotations
 
 import os
+import tempfile
 
 from harness.runner import FAILED, PASSED, SKIPPED, Runner, RunOptions, load_all
 from harness.runner.processes import BATCH, batches, run_in_processes, worker_processes
@@ -87,7 +88,11 @@ class DyingRunner(Runner):
         os._exit(7)
 
 
-def test_a_worker_that_dies_leaves_its_scenarios_as_errors_that_say_so(scenario_file):
+def test_a_worker_that_dies_leaves_its_scenarios_as_errors_that_say_so(
+    scenario_file, tmp_path, monkeypatch
+):
+    # A dead worker cannot clean up after itself: its sandbox's folder goes in tmp_path.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     folder = _suite(scenario_file, count=6, failing=0, shared=False)  # a batch each
     loaded = load_all([str(folder)])
     delivered = []
