@@ -120,8 +120,7 @@ class Backend:
 
     def _register_all_routes(self, app: Flask) -> None:
         """Every route on `app` (see mock_backends.routes: called again for a new app)."""
-        self.app = app
-        self._register_common_routes()
+        self._register_common_routes(app)
         self._register_routes(app)
 
     # -- public API ---------------------------------------------------------------------
@@ -313,8 +312,7 @@ class Backend:
 
     # -- control API shared by all kinds ------------------------------------------------
 
-    def _register_common_routes(self) -> None:
-        app = self.app
+    def _register_common_routes(self, app: Flask) -> None:
 
         @app.errorhandler(ValueError)
         def bad_input(exc: ValueError) -> Response:

@@ -21,10 +21,10 @@ import selectors
 import struct
 import sys
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any
 
-from harness.runner.results import ERROR, RunReport, ScenarioResult
+from harness.runner.results import ERROR, ScenarioResult, TargetShare
 
 if TYPE_CHECKING:
     from harness.runner.runner import Runner, RunOptions
@@ -33,17 +33,6 @@ if TYPE_CHECKING:
 RESULT, DONE = "result", "done"
 BATCH = 16  # scenarios of one profile a worker takes at once (a bigger group is split)
 TASK = struct.Struct(">I")  # a batch's number, as written to the task pipe
-
-
-@dataclass
-class WorkerOutcome:
-    """What the workers reported."""
-
-    results: list[ScenarioResult] = field(default_factory=list)
-    not_run: int = 0
-    servers_started: int = 0
-    server_info: dict[str, str] = field(default_factory=dict)
-    unusable: str | None = None
 
 
 def worker_processes(options: RunOptions, target: str, scenarios: list) -> int:
@@ -71,7 +60,7 @@ def batches(ordered: list[Scenario]) -> list[list[Scenario]]:
 
 def run_in_processes(
     runner: Runner, target: str, ordered: list[Scenario], workers: int
-) -> WorkerOutcome:
+) -> TargetShare:
     """Run `ordered` on `target` in `workers` forked processes; each result is handed to
     `runner.deliver` as it arrives."""
     work = batches(ordered)
@@ -92,7 +81,7 @@ def run_in_processes(
         os.close(write_end)
         children[read_end] = pid
     os.close(task_read)
-    outcome = WorkerOutcome()
+    outcome = TargetShare()
     done: set[int] = set()  # the read ends of workers that said they were done
     died: list[str] = []
     with selectors.DefaultSelector() as selector:
@@ -120,7 +109,7 @@ def run_in_processes(
     return outcome
 
 
-def _take(message: dict[str, Any], runner: Runner, outcome: WorkerOutcome) -> bool:
+def _take(message: dict[str, Any], runner: Runner, outcome: TargetShare) -> bool:
     """Handle one message; whether it was the worker's last."""
     if message["kind"] == RESULT:
         data = {k: v for k, v in message["result"].items() if k != "id"}
@@ -142,7 +131,7 @@ def _how(status: int) -> str:
 
 
 def _report_lost(
-    runner: Runner, outcome: WorkerOutcome, target: str, ordered: list[Scenario], how: str
+    runner: Runner, outcome: TargetShare, target: str, ordered: list[Scenario], how: str
 ) -> None:
     """The scenarios a dead worker had taken: neither a result nor counted as not run."""
     reported = {(r.file, r.name) for r in outcome.results}
@@ -191,17 +180,9 @@ def _work(
                     outcomes += worker.run_with(pool, target, batch)
             finally:
                 pool.close()
-            report = RunReport()
-            worker.record(pool, target, outcomes, report)
-            send(
-                {
-                    "kind": DONE,
-                    "not_run": report.not_run,
-                    "servers_started": report.servers_started.get(target, 0),
-                    "server_info": report.targets.get(target, {}),
-                    "unusable": report.unavailable.get(target),
-                }
-            )
+            share = worker.share(pool, target, outcomes)
+            share.results = []  # sent one by one already
+            send({"kind": DONE, **asdict(share)})
     except BaseException:  # noqa: BLE001 - the parent reports the scenarios left as errors
         traceback.print_exc()
         code = 1

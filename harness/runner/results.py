@@ -69,6 +69,17 @@ class Disagreement:
 
 
 @dataclass
+class TargetShare:
+    """What one target's scenarios came to, before it joins the run's report."""
+
+    results: list[ScenarioResult] = field(default_factory=list)
+    not_run: int = 0
+    servers_started: int = 0
+    server_info: dict[str, str] = field(default_factory=dict)
+    unusable: str | None = None  # why the target could not start at all
+
+
+@dataclass
 class RunReport:
     results: list[ScenarioResult] = field(default_factory=list)
     disagreements: list[Disagreement] = field(default_factory=list)
@@ -91,3 +102,15 @@ class RunReport:
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
+
+    def add(self, target: str, share: TargetShare) -> None:
+        """One target's share; a target that could not start at all is reported as
+        unavailable, without results."""
+        self.servers_started[target] = share.servers_started
+        if share.server_info:
+            self.targets[target] = share.server_info
+        if share.unusable:
+            self.unavailable[target] = share.unusable
+            return
+        self.results += sorted(share.results, key=lambda r: r.file)
+        self.not_run += share.not_run

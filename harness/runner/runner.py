@@ -21,6 +21,7 @@ from harness.runner.results import (
     Disagreement,
     RunReport,
     ScenarioResult,
+    TargetShare,
 )
 from harness.runner.select import compile_keywords
 from harness.scenario import Scenario, ScenarioError, discover, load_scenarios
@@ -139,18 +140,10 @@ class Runner:
         # Scenarios with the same key one after another, so they find their server idle.
         ordered = sorted(scenarios, key=lambda s: (s.reuse_key(), s.file))
         processes = worker_processes(self.options, target, ordered)
-        if not processes:
+        if processes:
+            report.add(target, run_in_processes(self, target, ordered, processes))
+        else:
             self.run_in_threads(target, ordered, report)
-            return
-        outcome = run_in_processes(self, target, ordered, processes)
-        report.servers_started[target] = outcome.servers_started
-        if outcome.server_info:
-            report.targets[target] = outcome.server_info
-        if outcome.unusable:
-            report.unavailable[target] = outcome.unusable
-            return
-        report.results += sorted(outcome.results, key=lambda r: r.file)
-        report.not_run += outcome.not_run
 
     def run_in_threads(self, target: str, ordered: list[Scenario], report: RunReport) -> None:
         """Run `ordered` on `target` in this process, with `workers` threads, starting the
@@ -161,7 +154,7 @@ class Runner:
             outcomes = self.run_with(pool, target, ordered)
         finally:
             pool.close()
-        self.record(pool, target, outcomes, report)
+        report.add(target, self.share(pool, target, outcomes))
 
     def server_pool(self, target: str) -> ServerPool:
         spec = TargetSpec(
@@ -181,21 +174,17 @@ class Runner:
         with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as executor:
             return list(executor.map(lambda s: self._run_one(pool, target, s), scenarios))
 
-    def record(
-        self,
-        pool: ServerPool,
-        target: str,
-        outcomes: list[ScenarioResult | None],
-        report: RunReport,
-    ) -> None:
-        report.servers_started[target] = pool.servers_started
-        if pool.server_info:
-            report.targets[target] = pool.server_info
-        if target in self._unusable:
-            report.unavailable[target] = self._unusable[target]
-            return
-        report.results += sorted((o for o in outcomes if o is not None), key=lambda r: r.file)
-        report.not_run += sum(1 for outcome in outcomes if outcome is None)
+    def share(
+        self, pool: ServerPool, target: str, outcomes: list[ScenarioResult | None]
+    ) -> TargetShare:
+        """What `outcomes` (run_with's) on `pool` came to."""
+        return TargetShare(
+            [outcome for outcome in outcomes if outcome is not None],
+            sum(1 for outcome in outcomes if outcome is None),
+            pool.servers_started,
+            pool.server_info,
+            self._unusable.get(target),
+        )
 
     def _run_one(self, pool: ServerPool, target: str, scenario: Scenario) -> ScenarioResult | None:
         if self._stop.is_set() or target in self._unusable:
