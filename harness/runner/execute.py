@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness import stanza
+from harness.ports import HeldPorts
 from harness.runner.backends import backend_variables, start_backends, stop_backends
 from harness.runner.isolation import Namespace
 from harness.runner.results import ERROR, FAILED, SKIPPED, ScenarioResult
@@ -37,6 +38,14 @@ class ServerContext:
     boot_lines: int = 0
     # How long the server took to start, counted once: by the first scenario on it.
     unreported_start: float = 0.0
+    held_ports: HeldPorts | None = None  # backend_ports, kept while the server lives
+
+    def stop(self) -> None:
+        try:
+            self.target.stop()
+        finally:
+            if self.held_ports is not None:
+                self.held_ports.release()
 
 
 @dataclass

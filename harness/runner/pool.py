@@ -22,7 +22,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from harness.ports import free_port
+from harness.ports import HeldPorts
 from harness.profile import Profile
 from harness.runner.backends import backend_variables
 from harness.runner.execute import ServerContext
@@ -159,35 +159,39 @@ class ServerPool:
         if not leases:
             return
         with ThreadPoolExecutor(max_workers=min(8, len(leases))) as executor:
-            list(executor.map(lambda lease: lease.server.target.stop(), leases))
+            list(executor.map(lambda lease: lease.server.stop(), leases))
 
     def _start(self, scenario: Scenario) -> ServerContext:
         started = time.perf_counter()
-        ports = {name: free_port() for name in scenario.backends}
+        held = HeldPorts(list(scenario.backends))
         target: Target = self.spec.create(Profile())
         try:
             # The profile names the backends' URLs, which depend on where the target
             # reaches them from (a container reaches the host at another address).
             host = target.backend_host
-            variables = backend_variables(host, ports, scenario.backends)
+            variables = backend_variables(host, held.ports, scenario.backends)
             target.profile = build_profile(resolve(scenario.prosody, variables))
             target.start()
         except BaseException:
-            target.stop()
+            try:
+                target.stop()
+            finally:
+                held.release()
             raise
         with self._lock:
             self.servers_started += 1
             self.server_info = self.server_info or target_info(target)
         return ServerContext(
             target,
-            ports,
+            held.ports,
             host,
             boot_lines=len(target.log()),
             unreported_start=time.perf_counter() - started,
+            held_ports=held,
         )
 
     def _stop(self, lease: Lease) -> None:
         with self._lock:
             if lease in self._all:
                 self._all.remove(lease)
-        lease.server.target.stop()
+        lease.server.stop()
