@@ -94,6 +94,7 @@ class Loop:
         self._queue: deque = deque()
         self._waiters = 0
         self._generation = 0  # counts the drains, so a waiter knows it missed none
+        self._pokes = 0  # counts pokes, so a waiter knows its plan is not out of date
         self._next_due: float | None = None  # the next timer, as the last drain saw it
         self._wake_due: float | None = None  # the timer the reactor will wake us for
         self._closed = False
@@ -181,7 +182,7 @@ class Loop:
         """What may arrive from outside changed (a mock parked a request): a waiter
         plans again."""
         with self._mutex:
-            self._generation += 1
+            self._pokes += 1
             if self._waiters:
                 self._waiter_wakeup.notify_all()
 
@@ -232,6 +233,8 @@ class Loop:
         realtime = self.clock.realtime
         deadline = (self.clock.now() if realtime else time.monotonic()) + seconds
         while True:
+            with self._mutex:
+                pokes = self._pokes  # before the plan asks the outside how quiet it is
             pause = self.run(self._plan, deadline)
             with self._mutex:
                 generation = self._generation
@@ -245,7 +248,12 @@ class Loop:
             if recheck is not None:
                 pause = min(pause, recheck)
             with self._mutex:
-                if self._queue or self._closed or self._generation != generation:
+                if (
+                    self._queue
+                    or self._closed
+                    or self._generation != generation
+                    or self._pokes != pokes
+                ):
                     continue
                 self._waiters += 1  # events now wake this thread, which takes them
                 try:
