@@ -7,6 +7,9 @@ request small next to the server's.
 
     .venv/bin/python bench/bench_mocks.py [--seconds 3] [--concurrency 1,4,16]
 
+A second table times a fresh backend's start and stop in this process, as the runner
+starts one for every scenario that declares it (`--startup-rounds`, 0 for none).
+
 No Prosody runs here and no module is measured, so of the options the side-by-side
 benchmarks share (--modules, --against/--against-commit, --log-level, --prosody) it takes
 none: the mocks are the harness's own Python web services, measured on their own.
@@ -19,6 +22,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -212,6 +216,29 @@ def run_case(case: Case, server: MockServer, concurrency: int, seconds: float) -
     }
 
 
+def startup_table(rounds: int) -> None:
+    """Median start and stop of a fresh in-process backend of each kind (its own app,
+    state and server thread, on a free port), as the runner makes one per scenario."""
+    from mock_backends import BACKEND_KINDS, start_backend
+
+    print(f"\n{'fresh backend, in process':26} {'start ms':>9} {'stop ms':>8}  ({rounds} rounds)")
+    for kind in BACKEND_KINDS:
+        for _ in range(5):  # warm: the first build compiles the shared URL map
+            start_backend(kind).stop()
+        starts, stops = [], []
+        for _ in range(rounds):
+            began = time.perf_counter()
+            backend = start_backend(kind)
+            started = time.perf_counter()
+            backend.stop()
+            starts.append(started - began)
+            stops.append(time.perf_counter() - started)
+        print(
+            f"{kind:26} {statistics.median(starts) * 1000:9.2f} "
+            f"{statistics.median(stops) * 1000:8.2f}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
@@ -219,6 +246,9 @@ def main() -> int:
         "--concurrency", default="1,4,16", help="comma-separated numbers of concurrent connections"
     )
     parser.add_argument("--only", help="run only cases whose name contains this text")
+    parser.add_argument(
+        "--startup-rounds", type=int, default=300, help="fresh backends per kind (0: no table)"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
     print(
@@ -241,6 +271,8 @@ def main() -> int:
                 )
         finally:
             server.stop()
+    if args.startup_rounds > 0:
+        startup_table(args.startup_rounds)
     return 0
 
 

@@ -54,13 +54,13 @@ def build_app(name: str, kind: type, register: Callable[[Flask], None]) -> Flask
     """A Flask app called `name` with the routes `register(app)` adds, on the map
     compiled for `kind` and those routes (compiled now if there is none yet)."""
     with _BUILDING:
-        app = Flask(name)
+        app = Flask(name, static_folder=None)  # no static route: mocks serve no files
         app.url_map = recorder = _RouteRecorder()
         register(app)
         key = (kind, tuple(recorder.routes))
         compiled = _COMPILED_MAPS.get(key)
         if compiled is None:  # the first with these routes: build it for real
-            app = Flask(name)
+            app = Flask(name, static_folder=None)
             register(app)
             compiled = _COMPILED_MAPS[key] = app.url_map
         app.url_map = compiled
