@@ -2,6 +2,9 @@
 
 Each subcommand lives in its own module under harness.commands and exposes
 `register(subparsers)`, which adds its parser and sets `func` (args -> exit status).
+Only the command named on the command line is imported (with everything it imports:
+some pull in a third of a second of libraries the others never use); the overview
+(`--help`, no command, an unknown one) imports them all, to list them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from harness import __version__
 COMMANDS = ("run", "compare", "mock", "check", "smoke", "image")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser for every command, or only for `only` (a name in COMMANDS)."""
     parser = argparse.ArgumentParser(
         prog="prosody-harness",
         description=(
@@ -27,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         try:
             module = importlib.import_module(f"harness.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -38,8 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_named(argv: list[str]) -> str | None:
+    """The command argv names, if it is one (the first word that is not an option)."""
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_named(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -10,7 +10,6 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from flask import Flask, Response, abort, request
 
 from mock_backends import stanza as stanza_xml
@@ -210,6 +209,8 @@ class RestCallbackBackend(RuledBackend):
             headers["Authorization"] = auth
         elif auth is not None:
             basic = (auth[0], auth[1])
+        import requests  # here: a tenth of a second to import, and most runs never send
+
         try:
             response = requests.post(
                 rest_url,

@@ -8,7 +8,6 @@ import json
 import threading
 from typing import Any
 
-import requests
 from flask import Flask, Response
 
 from mock_backends.base import Backend, json_response, request_json
@@ -141,6 +140,8 @@ class RosterBackend(Backend):
         if not url:
             return None
         answer: dict[str, Any] = {"url": url, "users": users}
+        import requests  # here: a tenth of a second to import, and most runs never notify
+
         try:
             response = requests.post(url, json=users, timeout=self._refresh_timeout)
         except requests.RequestException as exc:

@@ -7,6 +7,8 @@ Two kinds of server certificate, each for the address the backend listens on:
   only way through).
 
 Keys are EC P-256 (quick to make). Files live in one folder per process, removed at exit.
+cryptography is imported where a certificate is made: most runs make none, and the
+import is a twentieth of a second.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import ssl
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 KINDS = ("trusted", "self-signed")
 VALID_DAYS = 30
@@ -50,6 +52,9 @@ def folder_if_made() -> Path | None:
 
 
 def _name(common_name: str) -> x509.Name:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "prosody-harness"),
@@ -61,6 +66,9 @@ def _name(common_name: str) -> x509.Name:
 def _certificate(
     subject: x509.Name, key, issuer: x509.Name, signer, ca: bool, host: str | None = None
 ) -> x509.Certificate:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -86,10 +94,14 @@ def _certificate(
 
 
 def _pem(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _key_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -103,6 +115,8 @@ def ca_file() -> str:
     with _lock:
         path = folder() / "ca.pem"
         if _authority is None:
+            from cryptography.hazmat.primitives.asymmetric import ec
+
             key = ec.generate_private_key(ec.SECP256R1())
             name = _name("prosody-harness test authority")
             _authority = key, _certificate(name, key, name, key, ca=True)
@@ -121,6 +135,8 @@ def server_context(kind: str, host: str) -> ssl.SSLContext:
         context = _contexts.get((kind, host))
         if context is not None:
             return context
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         key = ec.generate_private_key(ec.SECP256R1())
         subject = _name(host)
         if kind == "trusted":
