@@ -107,7 +107,7 @@ class Sandbox:
         # An invalid profile: before anything exists.
         config = sandbox_config(self.profile, self.source_dir)
         self._data_dir = data_dirs.take()
-        self._hub = SocketHub(self._socket_event, SOCKET_EVENTS, self._replan)
+        self._hub = SocketHub(self._socket_event, SOCKET_EVENTS)
         self.http_port = self._hub.reserve_port()
         self._loop = Loop(self.clock)
         self._loop.start(self)
@@ -406,10 +406,14 @@ class Sandbox:
         body: bytes | None = None,
         timeout: float = 10.0,
     ) -> HttpResponse:
-        """A real HTTP request to the sandbox's HTTP server (Prosody's mod_http), its
-        answer waited for on the clock (http_client.py)."""
+        """An HTTP request to the sandbox's HTTP server (Prosody's mod_http), handed to
+        it in process and its answer waited for on the clock (http_client.py)."""
         if self._hub is None:
             raise TargetError("the sandbox is not started")
+
+        def deliver(event: str, *args: Any) -> None:
+            self.call(self._deliver, SOCKET_EVENTS[event], args)
+
         return exchange(
-            self._hub, self.wait_for, self.http_port, method, path, headers, body, timeout
+            self._hub, deliver, self.wait_for, self.http_port, method, path, headers, body, timeout
         )

@@ -21,7 +21,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from harness.sandbox.http_watch import HttpWatch
 from harness.sandbox.reactor import reactor
@@ -46,25 +45,32 @@ RESERVED_RANGE = _below_ephemeral_ports()
 RESERVE_ATTEMPTS = 50
 
 
-@dataclass
-class Exchange:
-    """A request of the harness's own to the sandbox's HTTP server (Sandbox.http): what
-    of it Lua has received, and whether it has begun answering (or closed)."""
+class InProcessConnection:
+    """A connection to the sandbox's HTTP server with no socket: what Lua answers on it,
+    followed with the same framing rules as an outgoing connection's answers."""
 
-    size: int
-    received: int = 0
-    answered: bool = False
+    def __init__(self, conn_id: int) -> None:
+        self.conn_id = conn_id
+        self.answered = bytearray()
+        self.closed = False  # by Lua
+        self._watch = HttpWatch()
+
+    def ask(self, request: bytes) -> None:
+        self._watch.sent(request)
+
+    def answer(self, data: bytes) -> None:
+        self.answered += data
+        self._watch.received(data)
 
     @property
-    def quiet(self) -> bool:
-        """Lua has the request and works on it: nothing more comes from the client."""
-        return self.received >= self.size and not self.answered
+    def complete(self) -> bool:
+        """The answer is all there (by its framing, or because Lua closed)."""
+        return self.closed or not self._watch.waiting
 
 
 class SocketHub:
-    def __init__(self, post: Post, events, poke: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, post: Post, events) -> None:
         self._post = post  # post(lua_function_name, *args) onto the sandbox loop
-        self._poke = poke  # a tracked request arrived in full: the loop's waiter plans again
         self._events = events  # which Lua callbacks to post: accept/connected/incoming/disconnect
         self._ids = itertools.count(1)
         self._sockets: dict[int, socket.socket] = {}
@@ -73,9 +79,9 @@ class SocketHub:
         self._outgoing: set[int] = set()  # client connections being made or open
         self._watches: dict[int, HttpWatch] = {}  # what each open one still waits for
         self._ports: dict[int, tuple[int, int]] = {}  # each open one's (own, peer's) port
-        # each accepted connection's (peer's port, own port): the harness's requests by it
-        self._accepted: dict[int, tuple[int, int]] = {}
-        self._exchanges: dict[tuple[int, int], Exchange] = {}
+        self._ports_listened: dict[int, int] = {}  # port -> server id
+        # The harness's own requests (Sandbox.http), on connections with no socket.
+        self._in_process: dict[int, InProcessConnection] = {}
         self._lock = threading.Lock()
         self._reactor = reactor()
         self._closed = False
@@ -111,6 +117,7 @@ class SocketHub:
         server_id = next(self._ids)
         with self._lock:
             self._listeners[server_id] = sock
+            self._ports_listened[sock.getsockname()[1]] = server_id
         self._reactor.register(sock, lambda: self._accept(sock, server_id))
         return server_id
 
@@ -161,10 +168,13 @@ class SocketHub:
         thread may drop this connection meanwhile (the peer hung up), and a send on a
         closed socket whose descriptor was reused would write into another connection."""
         with self._lock:
+            in_process = self._in_process.get(conn_id)
+            if in_process is not None:
+                in_process.answer(data)
+                return
             watch = self._watches.get(conn_id)
             if watch is not None:
                 watch.sent(data)  # before the peer can answer it
-            self._answered(conn_id)  # before the client can read it
         view = memoryview(data)
         deadline = time.monotonic() + WRITE_TIMEOUT
         while view:
@@ -198,11 +208,12 @@ class SocketHub:
     def close(self, conn_id: int) -> None:
         """Close at Lua's request (Lua already knows: no disconnect event)."""
         with self._lock:
+            in_process = self._in_process.get(conn_id)
+            if in_process is not None:
+                in_process.closed = True
             self._outgoing.discard(conn_id)
             self._watches.pop(conn_id, None)
             self._ports.pop(conn_id, None)
-            self._answered(conn_id)
-            self._accepted.pop(conn_id, None)
             sock = self._sockets.pop(conn_id, None)
             listener = self._listeners.pop(conn_id, None)
         if sock is not None:
@@ -240,8 +251,6 @@ class SocketHub:
         made, or a request of the harness's own still coming in or being answered. What
         ends a wait is posted before it stops counting."""
         with self._lock:
-            if not all(exchange.quiet for exchange in self._exchanges.values()):
-                return None
             connections = []
             for conn_id in self._outgoing:
                 watch = self._watches.get(conn_id)
@@ -253,33 +262,27 @@ class SocketHub:
 
     # -- the harness's own requests (Sandbox.http) --------------------------------------
 
-    def track_request(self, connection: tuple[int, int], size: int) -> None:
-        """The harness sends a request of `size` bytes on `connection` (its own port, the
-        sandbox's): until Lua has it all, the clock may not jump (waiting_connections)."""
+    def open_in_process(self, port: int) -> tuple[int, InProcessConnection] | None:
+        """(server id, connection) for a request of the harness's own to the server
+        listening on `port`, or None when nothing listens there. The connection has no
+        socket: its bytes go into and come out of the Lua state on the caller's thread
+        (http_client.py), so nothing arrives from outside for it, and the clock may jump
+        while Lua works on it."""
         with self._lock:
-            self._exchanges[connection] = Exchange(size)
+            server_id = self._ports_listened.get(port)
+            if server_id is None or server_id not in self._listeners:
+                return None
+            connection = InProcessConnection(next(self._ids))
+            self._in_process[connection.conn_id] = connection
+            return server_id, connection
 
-    def answering(self, connection: tuple[int, int]) -> bool:
-        """Whether Lua has begun answering the request on `connection` (or closed it)."""
+    def forget_in_process(self, conn_id: int) -> None:
         with self._lock:
-            exchange = self._exchanges.get(connection)
-            return exchange is None or exchange.answered
-
-    def untrack_request(self, connection: tuple[int, int]) -> None:
-        with self._lock:
-            self._exchanges.pop(connection, None)
-
-    def _answered(self, conn_id: int) -> None:
-        """Lua wrote to or closed an accepted connection (with the lock held)."""
-        exchange = self._exchanges.get(self._accepted.get(conn_id, (-1, -1)))
-        if exchange is not None:
-            exchange.answered = True
+            self._in_process.pop(conn_id, None)
 
     def _drop(self, conn_id: int, reason: str) -> None:
         with self._lock:
             sock = self._sockets.pop(conn_id, None)
-            self._answered(conn_id)  # before the news: a waiter may look right after it
-            self._accepted.pop(conn_id, None)
         if sock is not None:
             self._reactor.retire(sock)
             self._post(self._events["disconnect"], conn_id, reason)
@@ -291,7 +294,6 @@ class SocketHub:
     def _accept(self, listener: socket.socket, server_id: int) -> None:
         try:
             sock, (ip, port, *_rest) = listener.accept()
-            server_port = sock.getsockname()[1]
         except OSError:
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -302,7 +304,6 @@ class SocketHub:
                 sock.close()
                 return
             self._sockets[conn_id] = sock
-            self._accepted[conn_id] = (port, server_port)
         self._post(self._events["accept"], server_id, conn_id, ip.encode(), port)
         self._reactor.register(sock, lambda: self._read(sock, conn_id))
 
@@ -320,16 +321,9 @@ class SocketHub:
             return
         if data:
             self._post(self._events["incoming"], conn_id, data)
-            arrived = False
             with self._lock:  # after the post: see _connect
                 watch = self._watches.get(conn_id)
                 if watch is not None:
                     watch.received(data)
-                exchange = self._exchanges.get(self._accepted.get(conn_id, (-1, -1)))
-                if exchange is not None:
-                    exchange.received += len(data)
-                    arrived = exchange.quiet
-            if arrived:
-                self._poke()
         else:
             self._drop(conn_id, "closed")

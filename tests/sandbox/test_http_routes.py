@@ -87,3 +87,20 @@ def test_http_paths_and_the_target_http_method(sandbox):
         assert target.http_url.startswith("http://127.0.0.1:")
         assert target.http("GET", "/probe_http/echo").status == 404
     assert not isinstance(target.sandbox, Sandbox) or target.sandbox.lua is None
+
+
+def test_the_harness_s_own_request_brings_a_large_body_whole(sandbox):
+    """Sandbox.http hands the request to Lua in process, in the 64 KB pieces a socket
+    would bring: a body of several pieces reaches the route whole, and in order."""
+    profile = Profile(
+        hosts={"localhost": VirtualHostProfile("localhost", modules_enabled=["probe_http"])}
+    )
+    body = b"".join(b"%07d;" % n for n in range(40_000))  # 320 KB, each piece different
+    with SandboxTarget(profile, modules_dir=sandbox.plugin_dirs[0]) as target:
+        got = target.http("POST", "/probe_http/echo/big", {"X-Probe": "big"}, body)
+        assert got.status == 200
+        echo = json.loads(got.body)
+        assert echo["header"] == "big" and echo["wildcard"] == "big"
+        assert echo["body"] == body.decode()
+        # The next request on the same target is a connection of its own, answered too.
+        assert target.http("GET", "/probe_http/created").status == 201
