@@ -110,7 +110,8 @@ def register(subparsers) -> None:
         default=default_workers(),
         metavar="N",
         help="scenarios run in parallel (default: %(default)s, the CPU count); on the "
-        "sandbox each worker is a forked process (threads with --coverage or -x)",
+        "sandbox each worker is a forked process (threads with --coverage or -x); with 2 "
+        "or more, a suite of 40 files or more is also read in two processes",
     )
     parser.add_argument(
         "--shard",
@@ -157,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
         print("prosody-harness run: --workers must be at least 1", file=sys.stderr)
         return 2
     try:
-        loaded = load_all(paths, args.keyword)
+        loaded = load_all(paths, args.keyword, processes=args.workers)
         if args.shard:
             k, n = parse_shard(args.shard)
             loaded.scenarios = shard(loaded.scenarios, k, n)

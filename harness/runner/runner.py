@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.runner.execute import ScenarioRun
+from harness.runner.loading import load_files
 from harness.runner.pool import ServerPool
 from harness.runner.processes import run_in_processes, worker_processes
 from harness.runner.provenance import modules_digest
@@ -24,7 +25,7 @@ from harness.runner.results import (
     TargetShare,
 )
 from harness.runner.select import compile_keywords
-from harness.scenario import Scenario, ScenarioError, discover, load_scenarios
+from harness.scenario import Scenario, ScenarioError, discover
 from harness.target import TargetError
 from harness.targets import TARGETS, TargetSpec, target_class
 
@@ -53,17 +54,16 @@ class Loaded:
     invalid: list[ScenarioError]
 
 
-def load_all(paths: list[str], keyword: str | None = None) -> Loaded:
+def load_all(paths: list[str], keyword: str | None = None, processes: int = 1) -> Loaded:
     """Every scenario under `paths` (files or folders), filtered by -k; invalid files kept
-    as errors (unless -k rules out their path)."""
+    as errors (unless -k rules out their path). `processes`: how many may load at once
+    (harness.runner.loading)."""
     chosen = compile_keywords(keyword) if keyword else (lambda texts: True)
     loaded = Loaded([], [])
-    for file in discover(paths):
-        try:
-            scenarios = load_scenarios(file)
-        except ScenarioError as exc:
+    for file, scenarios in load_files(discover(paths), processes):
+        if isinstance(scenarios, ScenarioError):
             if chosen([file]):
-                loaded.invalid.append(exc)
+                loaded.invalid.append(scenarios)
             continue
         for scenario in scenarios:
             if chosen([scenario.name, scenario.file, *scenario.tags]):
