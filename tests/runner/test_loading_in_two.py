@@ -1,10 +1,16 @@
 """A suite is loaded in two processes when it is big enough (harness.runner.loading): the
 outcome is exactly the one loading alone gives, invalid files and their lines included,
-and a child that fails to deliver costs nothing but its time."""
+and a child that fails to deliver costs nothing but its time.
+
+The loads run in a fresh interpreter, as in `prosody-harness run`: the loader forks only
+a process with one thread, and pytest's own may have more by now."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +27,24 @@ steps:
   - john connects
   - john sends: <message to="john@localhost"><body>{n}</body></message>
 """
+COMPARE = """
+import json, os, sys
+from harness.runner import load_all, loading
+
+def summary(loaded):
+    return [[[s.file, s.name, s.tags, len(s.steps)] for s in loaded.scenarios],
+            [[e.file, e.line, e.message] for e in loaded.invalid]]
+
+forks = []
+real_fork = os.fork
+loading.os.fork = lambda: forks.append(1) or real_fork()
+if sys.argv[2] == "child dies":
+    loading._send_and_exit = lambda files, write_end: os._exit(3)
+alone = summary(load_all([sys.argv[1]], processes=1))
+in_two = summary(load_all([sys.argv[1]], processes=2))
+print(json.dumps({"forks": len(forks), "alone": alone, "in_two": in_two}))
+"""
+TWO_CPUS = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="forks only with a second CPU")
 
 
 @pytest.fixture
@@ -37,32 +61,37 @@ def suite(tmp_path):
     return str(tmp_path)
 
 
-def _summary(loaded):
-    return (
-        [(s.file, s.name, s.tags, len(s.steps)) for s in loaded.scenarios],
-        [(e.file, e.line, e.message) for e in loaded.invalid],
+def _compare(suite: str, case: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", COMPARE, suite, case],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="forks only with a second CPU")
-def test_two_processes_load_what_one_loads(suite, monkeypatch):
-    forks = []
-    real_fork = os.fork
-    monkeypatch.setattr(loading.os, "fork", lambda: forks.append(1) or real_fork())
-    alone, in_two = load_all([suite], processes=1), load_all([suite], processes=2)
-    assert forks == [1]  # only the second forked
-    assert _summary(in_two) == _summary(alone)
-    assert len(alone.scenarios) == 43 and len(alone.invalid) == 17
-    assert all(e.line and e.message for e in in_two.invalid)  # file:line errors kept
+@TWO_CPUS
+def test_two_processes_load_what_one_loads(suite):
+    got = _compare(suite, "normal")
+    assert got["forks"] == 1  # only the second load forked
+    assert got["in_two"] == got["alone"]
+    scenarios, invalid = got["alone"]
+    assert len(scenarios) == 43 and len(invalid) == 17
+    assert all(line and message for _file, line, message in invalid)  # file:line kept
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="forks only with a second CPU")
-def test_a_child_that_dies_leaves_its_half_to_the_parent(suite, monkeypatch):
-    monkeypatch.setattr(loading, "_send_and_exit", lambda files, write_end: os._exit(3))
-    assert _summary(load_all([suite], processes=2)) == _summary(load_all([suite]))
+@TWO_CPUS
+def test_a_child_that_dies_leaves_its_half_to_the_parent(suite):
+    got = _compare(suite, "child dies")
+    assert got["forks"] == 1 and got["in_two"] == got["alone"]
 
 
-def test_small_suites_and_one_process_load_here(suite, monkeypatch):
+def test_small_suites_one_process_and_threads_load_here(suite, monkeypatch):
     monkeypatch.setattr(loading.os, "fork", lambda: pytest.fail("forked"))
     load_all([suite], processes=1)
     load_all([str(REPO / "scenarios" / "core")], processes=2)  # fewer than FORK_FROM files
+    monkeypatch.setattr(loading.threading, "active_count", lambda: 2)
+    load_all([suite], processes=2)  # a fork would copy one thread of two
