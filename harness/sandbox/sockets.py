@@ -248,8 +248,8 @@ class SocketHub:
         """(own port, peer's port) of each outgoing connection (net.http, a module's
         pool) waiting for an answer (http_watch.py; its peer may have parked the request:
         parking.py), or None when something may arrive any moment: a connection being
-        made, or a request of the harness's own still coming in or being answered. What
-        ends a wait is posted before it stops counting."""
+        made. (The harness's own requests have no socket: nothing arrives for them from
+        outside.) What ends a wait is posted before it stops counting."""
         with self._lock:
             connections = []
             for conn_id in self._outgoing:
