@@ -30,7 +30,7 @@ class ServerContext:
     """What a scenario runs on: a started target plus the ports of its backends."""
 
     target: Target
-    backend_ports: dict[str, int]
+    held_ports: HeldPorts  # one per backend name, kept while the server lives
     backend_host: str = "127.0.0.1"  # where the backends listen (target.backend_host)
     suffix: str = ""  # account-name suffix on a shared server; "" on a private one
     # Log lines written while the server started (module load errors, say): every
@@ -38,14 +38,16 @@ class ServerContext:
     boot_lines: int = 0
     # How long the server took to start, counted once: by the first scenario on it.
     unreported_start: float = 0.0
-    held_ports: HeldPorts | None = None  # backend_ports, kept while the server lives
+
+    @property
+    def backend_ports(self) -> dict[str, int]:
+        return self.held_ports.ports
 
     def stop(self) -> None:
         try:
             self.target.stop()
         finally:
-            if self.held_ports is not None:
-                self.held_ports.release()
+            self.held_ports.release()
 
 
 @dataclass

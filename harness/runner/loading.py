@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import select
+import signal
 import threading
 import time
 
@@ -80,7 +81,7 @@ def _receive(read_end: int, pid: int, expected: int) -> list[Outcome] | None:
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([read_end], [], [], left)[0]:
-                os.kill(pid, 9)
+                os.kill(pid, signal.SIGKILL)
                 return None
             chunk = os.read(read_end, 1 << 20)
             if not chunk:

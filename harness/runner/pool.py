@@ -183,11 +183,10 @@ class ServerPool:
             self.server_info = self.server_info or target_info(target)
         return ServerContext(
             target,
-            held.ports,
+            held,
             host,
             boot_lines=len(target.log()),
             unreported_start=time.perf_counter() - started,
-            held_ports=held,
         )
 
     def _stop(self, lease: Lease) -> None:

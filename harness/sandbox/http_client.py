@@ -19,11 +19,10 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from harness.sandbox.sockets import InProcessConnection, SocketHub
+from harness.sandbox.sockets import READ_SIZE, InProcessConnection, SocketHub
 from harness.target import HttpResponse, TargetError, check_http_path
 
 METHODS_WITH_BODY = ("PATCH", "POST", "PUT")  # Content-Length: 0 when they have none
-PIECE = 65536  # what one read of a socket brings in (sockets.py reads as much)
 PEER_IP = b"127.0.0.1"
 
 # wait_for(ready, seconds): the sandbox loop's wait (loop.Loop.wait_for).
@@ -92,10 +91,10 @@ def exchange(
     try:
         connection.ask(data)
         deliver("accept", server_id, connection.conn_id, PEER_IP, _peer_port(connection))
-        for start in range(0, len(data), PIECE):
+        for start in range(0, len(data), READ_SIZE):  # as a socket's reads would bring it
             if connection.closed:
                 break  # answered (and closed) before the rest of the body: a client stops
-            deliver("incoming", connection.conn_id, data[start : start + PIECE])
+            deliver("incoming", connection.conn_id, data[start : start + READ_SIZE])
         done = wait_for(lambda: True if connection.complete else None, timeout)
         if done is None:
             raise TargetError(f"{failure}: timed out after {timeout:g} s")

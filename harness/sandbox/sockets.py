@@ -28,6 +28,7 @@ from harness.sandbox.tls_client import TlsSettings, handshake
 
 CONNECT_TIMEOUT = 10.0
 WRITE_TIMEOUT = 10.0
+READ_SIZE = 65536  # bytes one read of a socket takes at most
 Post = Callable[..., None]
 
 
@@ -310,7 +311,7 @@ class SocketHub:
     def _read(self, sock: socket.socket, conn_id: int) -> None:
         try:
             with self._lock:  # never while write() is sending on it (see the top)
-                data = sock.recv(65536)
+                data = sock.recv(READ_SIZE)
                 # TLS may hold decrypted bytes that select() cannot see.
                 while data and isinstance(sock, ssl.SSLSocket) and sock.pending():
                     data += sock.recv(sock.pending())
