@@ -1,7 +1,9 @@
-"""Loading a suite's files, in two processes when it is worth it.
+"""Loading a suite's files: from the load cache, else in two processes when it is worth it.
 
 Reading, parsing and checking the 280 files of this project's suite takes most of a
-second, all of it Python, before any scenario runs. With a second CPU, a forked child
+second, all of it Python, before any scenario runs. What a file gave last time is taken
+from the load cache when nothing it came from changed (load_cache.py). Of the files left
+to load, with a second CPU, a forked child
 loads the second half of the files while this process loads the first; the child sends
 back what it loaded (pickled) and the halves are joined in the files' order. Whatever the
 child does not deliver (it died, it sent something unreadable, it took too long) this
@@ -18,6 +20,7 @@ import signal
 import threading
 import time
 
+from harness.runner.load_cache import load_with_cache
 from harness.scenario import Scenario, ScenarioError, load_scenarios
 
 FORK_FROM = 40  # files; fewer are loaded here alone (a fork costs a few milliseconds)
@@ -28,8 +31,13 @@ Outcome = tuple[str, list[Scenario] | ScenarioError]
 
 
 def load_files(files: list[str], processes: int = 1) -> list[Outcome]:
-    """Each file's scenarios (or its ScenarioError), in the order of `files`; with
-    `processes` >= 2, a large enough list and a second CPU, half of them in a child."""
+    """Each file's scenarios (or its ScenarioError), in the order of `files`: from the
+    load cache (load_cache.py) where it still holds, the others loaded now; with
+    `processes` >= 2, enough of them and a second CPU, half of those in a child."""
+    return load_with_cache(files, lambda missing: _load_files(missing, processes))
+
+
+def _load_files(files: list[str], processes: int) -> list[Outcome]:
     single = threading.active_count() == 1  # a fork copies only the calling thread
     if processes < 2 or len(files) < FORK_FROM or (os.cpu_count() or 1) < 2 or not single:
         return [_load(file) for file in files]

@@ -6,15 +6,16 @@ import functools
 import json
 import os
 from pathlib import Path as FilePath
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from harness.scenario import folder, placeholders
 from harness.scenario.model import BackendSpec, ClientSpec, Scenario
 from harness.scenario.scansion import read_scansion
 from harness.scenario.source import LocatedDocument, ScenarioError, read_yaml
 from harness.scenario.steps import BACKEND_KINDS, StepParser
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_FILE = FilePath(__file__).with_name("schema.json")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -219,6 +220,9 @@ def _validate(doc: LocatedDocument, against: dict[str, Any]) -> list[jsonschema.
 
     Step errors are reported by the step parser, which says more than the schema can;
     the schema's own are raised only for what the parser accepted."""
+    # Imported here: a run whose files all come from the load cache checks none.
+    import jsonschema  # noqa: PLC0415
+
     validator = jsonschema.Draft202012Validator(against)
     errors = sorted(
         validator.iter_errors(doc.data),

@@ -68,6 +68,7 @@ def _compare(suite: str, case: str) -> dict:
         text=True,
         timeout=120,
         cwd=REPO,
+        env={**os.environ, "PROSODY_HARNESS_LOAD_CACHE": "0"},  # both loads really load
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -90,6 +91,7 @@ def test_a_child_that_dies_leaves_its_half_to_the_parent(suite):
 
 
 def test_small_suites_one_process_and_threads_load_here(suite, monkeypatch):
+    monkeypatch.setenv("PROSODY_HARNESS_LOAD_CACHE", "0")  # each load really loads
     monkeypatch.setattr(loading.os, "fork", lambda: pytest.fail("forked"))
     load_all([suite], processes=1)
     load_all([str(REPO / "scenarios" / "core")], processes=2)  # fewer than FORK_FROM files
