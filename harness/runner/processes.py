@@ -6,7 +6,9 @@ ran the suite no faster than `-j 1`). Forked once the scenarios are loaded, work
 processes take batches of them from a shared queue as they become free (a batch: up to
 BATCH scenarios of one profile, so they share a server), run each batch on sandboxes of
 their own, and send each result back as a line of JSON the moment it is known: the
-terminal and the reports read as with threads.
+terminal and the reports read as with threads. Having sent its last result a worker
+exits without stopping its servers one by one (its exit ends them at once), removing
+their data folders.
 
 A worker that dies leaves the scenarios it had taken as errors that say so. Not used
 with --coverage (the counts are gathered in the process that runs the sandbox), -x (a
@@ -175,21 +177,21 @@ def _work(
             # nothing (a Lua boot in a thread waits for Python's lock at each call back).
             pool = worker.server_pool(target)
             outcomes: list = []
-            try:
-                for batch in _tasks(task_read, work):
-                    outcomes += worker.run_with(pool, target, batch)
-            finally:
-                pool.close()
+            for batch in _tasks(task_read, work):
+                outcomes += worker.run_with(pool, target, batch)
             share = worker.share(pool, target, outcomes)
             share.results = []  # sent one by one already
             send({"kind": DONE, **asdict(share)})
+            # The servers are not stopped one by one (a sixth of a second for a worker's
+            # half of this project's suite): nothing watches their shutdown, and this
+            # process' exit ends them all at once; `finally` removes their data folders.
     except BaseException:  # noqa: BLE001 - the parent reports the scenarios left as errors
         traceback.print_exc()
         code = 1
     finally:
         from harness.sandbox import data_dirs  # noqa: PLC0415 - only sandbox workers fork
 
-        data_dirs.remove_left_over()
+        data_dirs.remove_all()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)  # not the parent's exit handlers: they are the parent's to run

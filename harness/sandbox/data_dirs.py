@@ -19,22 +19,28 @@ KEEP_AT_MOST = 8
 
 _lock = threading.Lock()
 _empty: list[str] = []
+_in_use: set[str] = set()  # handed out, not given back yet (for remove_all)
 
 
 def take() -> str:
     """An empty directory of the sandbox's own."""
     while True:
         with _lock:
-            if not _empty:
-                return tempfile.mkdtemp(prefix=PREFIX)
-            path = _empty.pop()
-        if os.path.isdir(path):  # not removed behind our back (a /tmp cleaner, say)
-            return path
+            path = _empty.pop() if _empty else None
+        if path is None:
+            path = tempfile.mkdtemp(prefix=PREFIX)
+        elif not os.path.isdir(path):  # removed behind our back (a /tmp cleaner, say)
+            continue
+        with _lock:
+            _in_use.add(path)
+        return path
 
 
 def give_back(path: str) -> None:
     """The sandbox is done with `path`: kept for another if it is still empty, else
     removed with what is in it."""
+    with _lock:
+        _in_use.discard(path)
     try:
         empty = not os.listdir(path)
     except OSError:
@@ -53,6 +59,7 @@ def _forget_after_fork() -> None:
     global _lock
     _lock = threading.Lock()
     _empty.clear()
+    _in_use.clear()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
@@ -64,4 +71,15 @@ def remove_left_over() -> None:
     with _lock:
         left, _empty[:] = list(_empty), []
     for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_all() -> None:
+    """Remove every directory of this process', kept or still in use: for a process that
+    ends without stopping its sandboxes (a worker, harness.runner.processes)."""
+    remove_left_over()
+    with _lock:
+        used = list(_in_use)
+        _in_use.clear()
+    for path in used:
         shutil.rmtree(path, ignore_errors=True)

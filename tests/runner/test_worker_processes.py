@@ -118,3 +118,21 @@ def test_one_profile_s_scenarios_are_shared_out_in_batches():
     ordered = [Fake("a")] * 40 + [Fake("b")] * 3 + [Fake("b", shared=False)] + [Fake("c")]
     sizes = [len(batch) for batch in batches(ordered)]
     assert sizes == [BATCH, BATCH, 40 - 2 * BATCH, 3, 1, 1]
+
+
+def test_workers_leave_no_data_folder_behind(scenario_file, tmp_path, monkeypatch):
+    """Workers end without stopping their servers one by one; their sandboxes' data
+    folders (one holding accounts among them) go all the same."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the workers make them
+    for index in range(6):
+        scenario_file(
+            f"stored_{index}.yaml",
+            PING.format(name=f"stored {index}", answer="result", shared="true").replace(
+                "clients:", "prosody: {global: {default_storage: internal}}\nclients:"
+            ),
+        )
+    report = _run(tmp_path, workers=2)
+    assert [(r.status, r.message) for r in report.results] == [(PASSED, "")] * 6
+    assert os.listdir(temp) == []
