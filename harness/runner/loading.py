@@ -2,13 +2,12 @@
 
 Reading, parsing and checking the 280 files of this project's suite takes most of a
 second, all of it Python, before any scenario runs. What a file gave last time is taken
-from the load cache when nothing it came from changed (load_cache.py). Of the files left
-to load, with a second CPU, a forked child
-loads the second half of the files while this process loads the first; the child sends
-back what it loaded (pickled) and the halves are joined in the files' order. Whatever the
-child does not deliver (it died, it sent something unreadable, it took too long) this
-process loads itself, so the outcome is always the one loading alone gives, errors
-included.
+from the load cache while nothing it came from has changed (load_cache.py). Of the files
+left to load, with a second CPU, a forked child loads the second half while this process
+loads the first; the child sends back what it loaded (pickled) and the halves are joined
+in the files' order. Whatever the child does not deliver (it died, it sent something
+unreadable, it took too long) this process loads itself, so the outcome is always the
+one loading alone gives, errors included.
 """
 
 from __future__ import annotations
