@@ -16,7 +16,8 @@ An invalid file is kept as its error, and shown again as it was. The cache is on
 project's .cache/), written whole and renamed into place, so a run never reads half of
 one; runs side by side at worst redo each other's work. Entries of files that are gone
 are dropped. A cache that cannot be read or written is as good as empty: loading never
-depends on it. PROSODY_HARNESS_LOAD_CACHE=0 turns it off.
+depends on it. Runs of fewer than CACHE_FROM files do without it (reading the cache
+costs about as much as loading ten). PROSODY_HARNESS_LOAD_CACHE=0 turns it off.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ ENV_VAR = "PROSODY_HARNESS_LOAD_CACHE"
 FILE_NAME = "scenarios.pickle"
 FORMAT = 1  # bumped when what an entry holds changes
 CODE_ROOTS = ("harness", "mock_backends")
+# Fewer files are loaded afresh: reading the cache costs about as much as ten files.
+CACHE_FROM = 10
 
 # Per file, as loading.py has it: its scenarios, or why it is invalid.
 Outcome = tuple[str, object]
@@ -149,7 +152,7 @@ class LoadCache:
 def load_with_cache(files: list[str], load: Callable[[list[str]], list[Outcome]]) -> list[Outcome]:
     """Each file's outcome in the order of `files`: from the cache where it still holds,
     the rest through `load` (which takes the files to load and returns their outcomes)."""
-    if not enabled():
+    if not enabled() or len(files) < CACHE_FROM:
         return load(files)
     cache = LoadCache()
     found: dict[str, object] = {}

@@ -26,6 +26,7 @@ def cache(tmp_path, monkeypatch):
     """The cache file of this test, and a count of the files actually loaded."""
     monkeypatch.setenv("PROSODY_HARNESS_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv(load_cache.ENV_VAR, raising=False)
+    monkeypatch.setattr(load_cache, "CACHE_FROM", 1)  # these suites are small
     loaded: list[str] = []
     real = loading._load
 
@@ -147,3 +148,12 @@ def test_entries_of_files_gone_are_dropped(cache, suite):
         _code, entries = pickle.load(file)
     files = {os.path.basename(file) for _cwd, file in entries}
     assert files == {"broken.yaml", "s0.yaml", "s1.yaml", "s3.yaml"}
+
+
+def test_a_run_of_a_few_files_neither_reads_nor_writes_it(cache, suite, monkeypatch):
+    cache_file, loaded = cache
+    monkeypatch.setattr(load_cache, "CACHE_FROM", 10)
+    load_all([str(suite)])
+    load_all([str(suite)])
+    assert len(loaded) == 8
+    assert not cache_file.exists()
