@@ -25,6 +25,9 @@ class HeldPorts:
     keeps the kernel's automatic picks off it; with SO_REUSEADDR on both, a server started
     with SO_REUSEADDR (every mock backend) still binds and listens there. Bound on every
     address, so that whichever address the backends listen on is covered.
+
+    The prosody and docker targets hold their own c2s and HTTP ports the same way, from
+    the moment they pick them: Prosody binds with SO_REUSEADDR too.
     """
 
     def __init__(self, names: list[str]) -> None:

@@ -7,12 +7,12 @@ log reader and the account writer are the ones the prosody target uses. Only sta
 and stopping the server differ.
 
 Networking (`network`):
-* `bridge` (the default): the engine's own network; Prosody listens on the container's
+* `bridge`: the engine's own network; Prosody listens on the container's
   interfaces and the engine publishes its ports on 127.0.0.1 only, at the same numbers.
   Mock backends listen on the bridge's gateway address (`backend_host`), which the
   container reaches and nothing outside this machine's bridge does.
-* `host`: the container shares this machine's network; Prosody and the backends both use
-  127.0.0.1, as on the prosody target.
+* `host` (the default): the container shares this machine's network; Prosody and the
+  backends both use 127.0.0.1, as on the prosody target.
 
 The image is ours for the Prosody series asked for (`prosody-harness/prosody:0.12` or
 `:13`, built from Debian packages on first use, see harness.containers.image) or any
@@ -181,6 +181,7 @@ class DockerTarget(ProsodyTarget):
         ports: dict[str, Any] = {}
         if self.network == "bridge":
             ports = {f"{port}/tcp": ("127.0.0.1", port) for port in (self.c2s_port, self.http_port)}
+            self._release_ports()  # the engine binds them itself to publish them
         run_dir = str(self._dir)
         volumes = {
             run_dir: {"bind": run_dir, "mode": "rw"},

@@ -33,7 +33,7 @@ import requests
 
 from harness.coverage import recorder as coverage
 from harness.lua_config import needs_accounts
-from harness.ports import free_port
+from harness.ports import HeldPorts
 from harness.profile import Profile
 from harness.prosody_config import (
     ConfigError,
@@ -97,6 +97,7 @@ class ProsodyTarget(LoopbackTarget):
         self.directory: Path | None = None
         self.c2s_port = 0
         self.http_port = 0
+        self._held_ports: HeldPorts | None = None
         self.boot_seconds = 0.0  # spawn to ready, of the last start
         self._process: subprocess.Popen[bytes] | None = None
         self._install: ProsodyInstall | None = None
@@ -216,10 +217,13 @@ class ProsodyTarget(LoopbackTarget):
         self.directory = make_run_directory(f"prosody-harness-{self.name}-")
         for sub in ("data", "certs"):
             (self.directory / sub).mkdir()
-        self.c2s_port = free_port()
-        self.http_port = free_port()
-        while self.http_port == self.c2s_port:
-            self.http_port = free_port()
+        # Held from now until the server is discarded (harness.ports.HeldPorts): a port
+        # picked and let go before Prosody binds it could meanwhile be picked for a mock
+        # backend of another server, whose listener Prosody's then blocks. Prosody binds
+        # with SO_REUSEADDR, as the mocks do, so it listens on them all the same.
+        self._held_ports = HeldPorts(["c2s", "http"])
+        self.c2s_port = self._held_ports.ports["c2s"]
+        self.http_port = self._held_ports.ports["http"]
         try:
             config = render_config(self._config, self._layout(self.directory, plugin_dir))
         except ConfigError as exc:
@@ -309,9 +313,15 @@ class ProsodyTarget(LoopbackTarget):
             coverage.collect(self)  # --coverage: the counts it wrote at shutdown
             self.log()  # read what it wrote while stopping, for callers asking afterwards
         _live_targets.discard(self)
+        self._release_ports()
         directory, self.directory = self.directory, None
         if directory is not None:
             release_run_directory(directory)
+
+    def _release_ports(self) -> None:
+        held, self._held_ports = self._held_ports, None
+        if held is not None:
+            held.release()
 
     # -- using it ---------------------------------------------------------------------
 

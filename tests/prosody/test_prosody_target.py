@@ -357,3 +357,42 @@ def test_boot_is_fast(servers):
     target = servers.start()
     assert target.boot_seconds < 2.0, f"boot took {target.boot_seconds:.3f} s"
     assert os.path.exists(target.config_path)
+
+
+def _bind(port: int, reuse: bool) -> None:
+    with socket.socket() as sock:
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+
+
+def test_its_ports_are_held_from_their_pick_until_the_server_is_gone(servers, monkeypatch):
+    """Between picking its ports and Prosody binding them, nobody else gets them (a mock
+    backend of another server did, once, and blocked it); Prosody, binding with
+    SO_REUSEADDR, does. A start that fails lets them go."""
+    seen = {}
+    launch = ProsodyTarget._launch
+
+    def checking_launch(target):
+        for name, port in (("c2s", target.c2s_port), ("http", target.http_port)):
+            with pytest.raises(OSError):
+                _bind(port, reuse=False)  # any other program
+            _bind(port, reuse=True)  # as Prosody's socket.bind does
+            seen[name] = port
+        launch(target)
+
+    monkeypatch.setattr(ProsodyTarget, "_launch", checking_launch)
+    server = servers.start()
+    assert seen == {"c2s": server.c2s_port, "http": server.http_port}
+    server.create_user("juliet", "localhost", "s3cret")
+    server.connect("juliet@localhost", "s3cret")  # it listens on the held port
+
+    def failing_launch(target):
+        seen["failed"] = (target.c2s_port, target.http_port)
+        raise TargetError("no server this time")
+
+    monkeypatch.setattr(ProsodyTarget, "_launch", failing_launch)
+    with pytest.raises(TargetError):
+        ProsodyTarget(Profile()).start()
+    for port in seen["failed"]:
+        _bind(port, reuse=False)  # let go (never connected to: no TIME_WAIT either)
