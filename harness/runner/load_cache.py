@@ -32,18 +32,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.lua_config import CONFIG_NAME
-from harness.scenario import ScenarioError
+from harness.scenario import Scenario, ScenarioError
 from harness.scenario.folder import DEFAULTS_FILE
 
 ENV_VAR = "PROSODY_HARNESS_LOAD_CACHE"
 FILE_NAME = "scenarios.pickle"
-FORMAT = 1  # bumped when what an entry holds changes
 CODE_ROOTS = ("harness", "mock_backends")
 # Fewer files are loaded afresh: reading the cache costs about as much as ten files.
 CACHE_FROM = 10
 
-# Per file, as loading.py has it: its scenarios, or why it is invalid.
-Outcome = tuple[str, object]
+# What a file gave: its scenarios, or why it is invalid (both pickle as they are).
+FileResult = list[Scenario] | ScenarioError
+Outcome = tuple[str, FileResult]
 Sources = tuple[bytes | None, bytes | None, str | None]
 
 
@@ -68,7 +68,7 @@ def _digest(path: str) -> bytes | None:
 def code_digest() -> bytes:
     """Changes whenever the code that loads scenarios (or makes what they hold) may have."""
     project = Path(__file__).resolve().parents[2]
-    digest = hashlib.sha256(f"{FORMAT} {sys.version}".encode())
+    digest = hashlib.sha256(sys.version.encode())
     for root in CODE_ROOTS:
         for folder, dirs, files in os.walk(project / root):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -98,7 +98,7 @@ class LoadCache:
         self._cwd = os.getcwd()
         self._code = code_digest()
         # (working directory, file as given) -> (its sources, its outcome)
-        self._entries: dict[tuple[str, str], tuple[Sources, object]] = {}
+        self._entries: dict[tuple[str, str], tuple[Sources, FileResult]] = {}
         self._changed = False
         try:
             with open(self.path, "rb") as file:
@@ -108,20 +108,13 @@ class LoadCache:
         except Exception:  # noqa: BLE001 - missing, unreadable or from other code: start empty
             pass
 
-    def outcome(self, file: str, sources: Sources) -> object | None:
+    def outcome(self, file: str, sources: Sources) -> FileResult | None:
         """What loading `file` gave last time, if it came from these same `sources`."""
         entry = self._entries.get((self._cwd, file))
-        if entry is None or entry[0] != sources:
-            return None
-        outcome = entry[1]
-        if isinstance(outcome, tuple):  # kept as an error's fields
-            return ScenarioError(*outcome)
-        return outcome
+        return entry[1] if entry is not None and entry[0] == sources else None
 
-    def keep(self, file: str, sources: Sources, outcome: object) -> None:
+    def keep(self, file: str, sources: Sources, outcome: FileResult) -> None:
         """Remember `outcome` of `file`, loaded from `sources`."""
-        if isinstance(outcome, ScenarioError):
-            outcome = (outcome.file, outcome.line, outcome.message)
         self._entries[(self._cwd, file)] = (sources, outcome)
         self._changed = True
 
@@ -155,7 +148,7 @@ def load_with_cache(files: list[str], load: Callable[[list[str]], list[Outcome]]
     if not enabled() or len(files) < CACHE_FROM:
         return load(files)
     cache = LoadCache()
-    found: dict[str, object] = {}
+    found: dict[str, FileResult] = {}
     sources: dict[str, Sources] = {}
     for file in files:
         # Taken before any loading: a change made meanwhile shows at the next run.

@@ -19,14 +19,11 @@ import signal
 import threading
 import time
 
-from harness.runner.load_cache import load_with_cache
-from harness.scenario import Scenario, ScenarioError, load_scenarios
+from harness.runner.load_cache import Outcome, load_with_cache
+from harness.scenario import ScenarioError, load_scenarios
 
 FORK_FROM = 40  # files; fewer are loaded here alone (a fork costs a few milliseconds)
 CHILD_BOUND = 120.0  # seconds to wait for the child's half before loading it here
-
-# Per file: its scenarios, or why it is invalid.
-Outcome = tuple[str, list[Scenario] | ScenarioError]
 
 
 def load_files(files: list[str], processes: int = 1) -> list[Outcome]:
@@ -64,12 +61,7 @@ def _load(file: str) -> Outcome:
 def _send_and_exit(files: list[str], write_end: int) -> None:
     code = 1
     try:
-        outcomes = []
-        for file, outcome in map(_load, files):
-            # ScenarioError rebuilds from its three fields, not from str().
-            if isinstance(outcome, ScenarioError):
-                outcome = ("invalid", outcome.file, outcome.line, outcome.message)
-            outcomes.append((file, outcome))
+        outcomes = [_load(file) for file in files]
         data = pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(write_end, "wb") as out:
             out.write(data)
@@ -101,9 +93,4 @@ def _receive(read_end: int, pid: int, expected: int) -> list[Outcome] | None:
         outcomes = pickle.loads(b"".join(chunks))
     except Exception:  # noqa: BLE001 - a child that died mid-way: load its half here
         return None
-    if len(outcomes) != expected:
-        return None
-    return [
-        (file, ScenarioError(*outcome[1:]) if isinstance(outcome, tuple) else outcome)
-        for file, outcome in outcomes
-    ]
+    return outcomes if len(outcomes) == expected else None

@@ -19,6 +19,10 @@ class ScenarioError(Exception):
         self.message = message
         super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
 
+    def __reduce__(self):
+        # Pickled from its three fields (a forked loader, the load cache), not from str().
+        return type(self), (self.file, self.line, self.message)
+
 
 @dataclass
 class LocatedDocument:
