@@ -185,6 +185,8 @@ def _work(
             # The servers are not stopped one by one (a sixth of a second for a worker's
             # half of this project's suite): nothing watches their shutdown, and this
             # process' exit ends them all at once; `finally` removes their data folders.
+    except BrokenPipeError:
+        code = 1  # the run stopped reading (interrupted, gone): nobody to tell anything
     except BaseException:  # noqa: BLE001 - the parent reports the scenarios left as errors
         traceback.print_exc()
         code = 1
