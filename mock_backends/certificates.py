@@ -65,3 +65,16 @@ def key_pem(key) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def ends(cert: x509.Certificate) -> float:
+    """The Unix time `cert` stops being valid."""
+    return cert.not_valid_after_utc.timestamp()
+
+
+def load_certificate(data: bytes) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(data)
+
+
+def load_key(data: bytes):
+    return serialization.load_pem_private_key(data, password=None)

@@ -1,36 +1,45 @@
 """Certificates for mock backends that serve HTTPS.
 
 Two kinds of server certificate, each for the address the backend listens on:
-* `trusted`: signed by a test certificate authority made once per process; a Prosody
-  whose global `ssl = { cafile = ... }` names `ca_file()` verifies it.
+* `trusted`: signed by a test certificate authority (one per process, or the one kept);
+  a Prosody whose global `ssl = { cafile = ... }` names `ca_file()` verifies it.
 * `self-signed`: its own issuer; nothing verifies it (a module's insecure flag is the
   only way through).
 
-Keys are EC P-256 (quick to make). Files live in one folder per process, removed at exit.
-The keys and certificates themselves are made by mock_backends.certificates, imported
-when the first one is needed.
+Keys are EC P-256 (quick to make). The files a server or a Prosody reads live in one
+folder per process, removed at exit. The keys and certificates themselves are made by
+mock_backends.certificates, imported when the first one is needed, unless `keep_in`
+named a folder where an earlier process left them (mock_backends.tls_store).
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
+import os
 import shutil
 import ssl
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.asymmetric import ec
+from mock_backends.tls_store import Item, TlsStore
 
 KINDS = ("trusted", "self-signed")
 
 _lock = threading.Lock()
 _folder: Path | None = None
-_authority: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None = None
+_store: TlsStore | None = None
+_authority: Item | None = None
 _contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+
+
+def keep_in(folder: str | os.PathLike[str] | None) -> None:
+    """Keep the authority and certificates in `folder` for later processes, and take
+    those kept there (None: make them in each process, the default)."""
+    global _store
+    with _lock:
+        _store = TlsStore(folder) if folder is not None else None
 
 
 def folder() -> Path:
@@ -50,16 +59,10 @@ def folder_if_made() -> Path | None:
 
 def ca_file() -> str:
     """The test authority's certificate (PEM): what a Prosody trusts to verify `trusted`."""
-    global _authority
     with _lock:
         path = folder() / "ca.pem"
-        if _authority is None:
-            from mock_backends import certificates
-
-            key = certificates.new_key()
-            name = certificates.name("prosody-harness test authority")
-            _authority = key, certificates.certificate(name, key, name, key, ca=True)
-            path.write_bytes(certificates.pem(_authority[1]))
+        if not path.exists():
+            path.write_bytes(_the_authority()[0])
             path.chmod(0o644)
         return str(path)
 
@@ -72,26 +75,68 @@ def server_context(kind: str, host: str) -> ssl.SSLContext:
         ca_file()
     with _lock:
         context = _contexts.get((kind, host))
-        if context is not None:
-            return context
-        from mock_backends import certificates
-
-        key = certificates.new_key()
-        subject = certificates.name(host)
-        if kind == "trusted":
-            assert _authority is not None
-            ca_key, ca_cert = _authority
-            cert = certificates.certificate(
-                subject, key, ca_cert.subject, ca_key, ca=False, host=host
-            )
-        else:
-            cert = certificates.certificate(subject, key, subject, key, ca=False, host=host)
-        stem = folder() / f"{kind}-{host.replace(':', '_')}"
-        cert_path, key_path = stem.with_suffix(".pem"), stem.with_suffix(".key")
-        cert_path.write_bytes(certificates.pem(cert))
-        key_path.write_bytes(certificates.key_pem(key))
-        key_path.chmod(0o600)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_path, key_path)
-        _contexts[(kind, host)] = context
+        if context is None:
+            context = _contexts[(kind, host)] = _new_context(kind, host)
         return context
+
+
+def _new_context(kind: str, host: str) -> ssl.SSLContext:
+    issuer = hashlib.sha256(_the_authority()[0]).hexdigest()[:12] if kind == "trusted" else ""
+    # A trusted certificate is kept under its authority's digest: never one of another.
+    name = f"{kind}-{host.replace(':', '_')}{'-' + issuer if issuer else ''}"
+    cert, key, _until = _kept(name, lambda: _make_server(kind, host))
+    stem = folder() / f"{kind}-{host.replace(':', '_')}"
+    cert_path, key_path = stem.with_suffix(".pem"), stem.with_suffix(".key")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        _write_pair(cert_path, cert, key_path, key)
+        context.load_cert_chain(cert_path, key_path)
+    except ssl.SSLError:
+        if _store is None:
+            raise
+        _store.forget(name)  # kept but damaged: made anew, here and for the next process
+        cert, key, _until = _kept(name, lambda: _make_server(kind, host))
+        _write_pair(cert_path, cert, key_path, key)
+        context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def _write_pair(cert_path: Path, cert: bytes, key_path: Path, key: bytes) -> None:
+    cert_path.write_bytes(cert)
+    key_path.write_bytes(key)
+    key_path.chmod(0o600)
+
+
+def _the_authority() -> Item:
+    global _authority
+    if _authority is None:
+        _authority = _kept("ca", _make_authority)
+    return _authority
+
+
+def _kept(name: str, make) -> Item:
+    return _store.get_or_make(name, make) if _store is not None else make()
+
+
+def _make_authority() -> Item:
+    from mock_backends import certificates
+
+    key = certificates.new_key()
+    name = certificates.name("prosody-harness test authority")
+    cert = certificates.certificate(name, key, name, key, ca=True)
+    return certificates.pem(cert), certificates.key_pem(key), certificates.ends(cert)
+
+
+def _make_server(kind: str, host: str) -> Item:
+    from mock_backends import certificates
+
+    key = certificates.new_key()
+    subject = certificates.name(host)
+    if kind == "trusted":
+        ca_pem, ca_key_pem, _until = _the_authority()
+        ca_cert = certificates.load_certificate(ca_pem)
+        ca_key = certificates.load_key(ca_key_pem)
+        cert = certificates.certificate(subject, key, ca_cert.subject, ca_key, ca=False, host=host)
+    else:
+        cert = certificates.certificate(subject, key, subject, key, ca=False, host=host)
+    return certificates.pem(cert), certificates.key_pem(key), certificates.ends(cert)

@@ -8,7 +8,7 @@ import sys
 
 from harness.commands.prosody_options import add_prosody_options
 from harness.coverage.cli import add_coverage_option, print_coverage, recorder_for
-from harness.prosody_install import ProsodyInstallError, resolve_prosody
+from harness.prosody_install import ProsodyInstallError, cache_dir, resolve_prosody
 from harness.runner import Runner, RunOptions, load_all, resolve_target_names
 from harness.runner.json_report import write_json
 from harness.runner.junit import write_junit
@@ -20,6 +20,7 @@ from harness.runner.time_profile import profile_table
 from harness.scenario import ScenarioError
 from harness.targets import TARGETS
 from harness.targets.run_scope import run_scope
+from mock_backends import tls
 
 DEFAULT_PATH = "scenarios"
 
@@ -166,6 +167,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"prosody-harness run: {exc}", file=sys.stderr)
         return 2
     targets = resolve_target_names(args.target)
+    # HTTPS mocks' authority and certificates, kept for the next run: making them costs
+    # each worker process a tenth of a second (cryptography's import).
+    tls.keep_in(cache_dir() / "tls")
     total = len(loaded.invalid) + len(loaded.scenarios) * len(targets)
     terminal = TerminalReport(colour=False if args.no_colour else None, total=total)
     print(
