@@ -26,6 +26,7 @@ def add_prosody_options(parser: argparse.ArgumentParser, docker: bool = True) ->
         parser.add_argument(
             "--docker-network",
             choices=("bridge", "host"),
-            help="bridge (default): ports published on 127.0.0.1, backends on the bridge's "
-            "gateway address; host: the container shares this machine's loopback",
+            help="host: the container shares this machine's loopback; bridge: ports "
+            "published on 127.0.0.1, backends on the bridge's gateway address (default: "
+            "$PROSODY_HARNESS_DOCKER_NETWORK, else host)",
         )
