@@ -187,6 +187,10 @@ def _work(
             # process' exit ends them all at once; `finally` removes their data folders.
     except BrokenPipeError:
         code = 1  # the run stopped reading (interrupted, gone): nobody to tell anything
+    except KeyboardInterrupt:
+        # Ctrl-C reaches every process of the terminal's group: the run says it was
+        # interrupted, once; a traceback from each worker would only bury that.
+        code = 130
     except BaseException:  # noqa: BLE001 - the parent reports the scenarios left as errors
         traceback.print_exc()
         code = 1

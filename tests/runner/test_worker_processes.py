@@ -5,7 +5,11 @@ worker that dies leaves errors that say so rather than a hang or a silent gap.""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 from harness.runner import FAILED, PASSED, SKIPPED, Runner, RunOptions, load_all
 from harness.runner.processes import BATCH, batches, run_in_processes, worker_processes
@@ -136,3 +140,29 @@ def test_workers_leave_no_data_folder_behind(scenario_file, tmp_path, monkeypatc
     report = _run(tmp_path, workers=2)
     assert [(r.status, r.message) for r in report.results] == [(PASSED, "")] * 6
     assert os.listdir(temp) == []
+
+
+def test_ctrl_c_during_a_run_says_interrupted_once_and_no_worker_prints_a_traceback(tmp_path):
+    """A terminal's Ctrl-C reaches every process of its job: the workers too."""
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "scenarios", "--target", "sandbox", "-j", "2"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        start_new_session=True,  # its own process group, as a terminal job has
+    )
+    assert run.stdout is not None
+    said = []
+    for line in run.stdout:  # the first result: both workers are at work
+        said.append(line.decode())
+        if line.startswith(b"["):
+            break
+    os.killpg(run.pid, signal.SIGINT)
+    rest, _ = run.communicate(timeout=60)
+    output = "".join(said) + rest.decode()
+    assert run.returncode == 130, output
+    assert output.count("interrupted") == 1, output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
