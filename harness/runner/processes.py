@@ -17,6 +17,7 @@ failure must stop every worker at once), a single worker, or where os.fork is mi
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import selectors
@@ -74,6 +75,9 @@ def run_in_processes(
     sys.stdout.flush()
     sys.stderr.flush()
     children: dict[int, int] = {}  # result pipe's read end -> pid
+    # What the workers inherit (the imports, the scenarios) lives as long as they do:
+    # frozen, their collections never walk it (70 ms a worker on this project's suite).
+    gc.freeze()
     for _ in range(workers):
         read_end, write_end = os.pipe()
         pid = os.fork()
@@ -82,6 +86,7 @@ def run_in_processes(
             _work(runner, target, work, task_read, write_end)  # never returns
         os.close(write_end)
         children[read_end] = pid
+    gc.unfreeze()
     os.close(task_read)
     outcome = TargetShare()
     done: set[int] = set()  # the read ends of workers that said they were done
@@ -178,7 +183,7 @@ def _work(
             pool = worker.server_pool(target)
             outcomes: list = []
             for batch in _tasks(task_read, work):
-                outcomes += worker.run_with(pool, target, batch)
+                outcomes += worker.run_in_turn(pool, target, batch)
             share = worker.share(pool, target, outcomes)
             share.results = []  # sent one by one already
             send({"kind": DONE, **asdict(share)})

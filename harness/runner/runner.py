@@ -174,6 +174,13 @@ class Runner:
         with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as executor:
             return list(executor.map(lambda s: self._run_one(pool, target, s), scenarios))
 
+    def run_in_turn(
+        self, pool: ServerPool, target: str, scenarios: list[Scenario]
+    ) -> list[ScenarioResult | None]:
+        """As run_with, one after another on this thread: a forked worker's way, with no
+        thread of its own to start and hand each scenario to (about 4% of its time)."""
+        return [self._run_one(pool, target, scenario) for scenario in scenarios]
+
     def share(
         self, pool: ServerPool, target: str, outcomes: list[ScenarioResult | None]
     ) -> TargetShare:

@@ -87,8 +87,8 @@ def test_only_the_sandbox_forks_and_not_for_a_single_worker_coverage_or_x():
 class DyingRunner(Runner):
     """Its workers run one scenario, then die as a crash in Lua would end them."""
 
-    def run_with(self, pool, target, scenarios):
-        super().run_with(pool, target, scenarios[:1])
+    def run_in_turn(self, pool, target, scenarios):
+        super().run_in_turn(pool, target, scenarios[:1])
         os._exit(7)
 
 
