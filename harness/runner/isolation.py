@@ -16,6 +16,7 @@ Reports map the names back.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -35,9 +36,7 @@ class Namespace:
         self.suffix = suffix if names else ""
         self.names = names
         if self.suffix:
-            alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-            self._forward = re.compile(f"{_BEFORE}({alternatives}){_AFTER}")
-            self._back = re.compile(f"{_BEFORE}({alternatives}){re.escape(self.suffix)}{_AFTER}")
+            self._forward = _standing_alone(frozenset(names))
 
     @classmethod
     def for_scenario(cls, scenario: Scenario, suffix: str) -> Namespace:
@@ -68,14 +67,15 @@ class Namespace:
         """Names as the scenario wrote them (for reports)."""
         if not self.suffix:
             return text
-        return self._back.sub(lambda m: m[1], text)
+        # Only a failure's report needs it: compiled then, not for every scenario.
+        back = re.compile(f"{_BEFORE}({_alternatives(self.names)}){re.escape(self.suffix)}{_AFTER}")
+        return back.sub(lambda m: m[1], text)
 
 
 def local_names(scenario: Scenario) -> set[str]:
     """The nodes of JIDs on the profile's hosts that the scenario uses, less those the
     `prosody:` section mentions (as a JID's node or as a word standing alone)."""
-    hosts = "|".join(re.escape(h) for h in scenario.host_names())
-    jid = re.compile(f"(?<!{_NAME})({_NAME}+)@(?:{hosts})(?![A-Za-z0-9_\\-]|\\.[A-Za-z0-9])")
+    jid = _jid_on(tuple(scenario.host_names()))
     texts = [*scenario.users, *(c.jid for c in scenario.clients.values())]
     texts += list(strings([b.config for b in scenario.backends.values()]))
     texts += list(strings([step.params for step in scenario.steps]))
@@ -87,9 +87,28 @@ def profile_names(prosody: dict[str, Any], names: set[str]) -> set[str]:
     """Those of `names` that the profile mentions where the renamer would rename them."""
     if not names:
         return set()
-    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    standing_alone = re.compile(f"{_BEFORE}({alternatives}){_AFTER}")
+    standing_alone = _standing_alone(frozenset(names))
     found: set[str] = set()
     for text in strings(prosody):
         found.update(m[1] for m in standing_alone.finditer(PLACEHOLDER.sub(" ", text)))
     return found
+
+
+# Compiled once per process for each set of names or hosts (scenarios repeat them): more
+# patterns than re's own cache holds were compiled anew for every scenario.
+@functools.lru_cache(maxsize=4096)
+def _standing_alone(names: frozenset[str]) -> re.Pattern[str]:
+    """Any of `names` standing alone (not part of a longer name, a tag or a namespace)."""
+    return re.compile(f"{_BEFORE}({_alternatives(names)}){_AFTER}")
+
+
+@functools.lru_cache(maxsize=256)
+def _jid_on(hosts: tuple[str, ...]) -> re.Pattern[str]:
+    """A JID on one of `hosts`; group 1 is its node."""
+    on = "|".join(re.escape(h) for h in hosts)
+    return re.compile(f"(?<!{_NAME})({_NAME}+)@(?:{on})(?![A-Za-z0-9_\\-]|\\.[A-Za-z0-9])")
+
+
+def _alternatives(names: set[str] | frozenset[str]) -> str:
+    # Longest first: a name that begins another must not take the other's place.
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
