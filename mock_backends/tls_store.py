@@ -32,6 +32,7 @@ class TlsStore:
     def get_or_make(self, name: str, make: Callable[[], Item]) -> Item:
         """The kept `name`, else `make()`'s, kept for the next process. A folder that cannot
         be written to leaves the made item unkept: the caller still gets it."""
+        item = None
         try:
             with self._locked():
                 found = self._read(name)
@@ -41,7 +42,7 @@ class TlsStore:
                 self._write(name, item)
                 return item
         except OSError:
-            return make()
+            return item if item is not None else make()
 
     def forget(self, name: str) -> None:
         """Drop `name` (its files read but did not load: damaged)."""
@@ -72,7 +73,9 @@ class TlsStore:
 
     def _write(self, name: str, item: Item) -> None:
         cert, key, until = item
-        # The end last: an item counts only once its certificate and key are both in place.
+        # The end goes first and comes back last: an item counts only while its certificate
+        # and key are both in place (a write that fails halfway leaves no pair to trust).
+        (self.folder / f"{name}.until").unlink(missing_ok=True)
         self._replace(f"{name}.pem", cert, 0o644)
         self._replace(f"{name}.key", key, 0o600)
         self._replace(f"{name}.until", repr(until).encode("ascii"), 0o644)
