@@ -58,12 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             # a second after this project's suite) to free what the exit frees anyway.
             # Objects outside reference cycles are still freed, and files closed.
             gc.freeze()
-    parser = build_parser(_command_named(argv))
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
+        # The command's imports are most of a start: Ctrl-C may well come during them.
+        parser = build_parser(_command_named(argv))
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

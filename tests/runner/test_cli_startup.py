@@ -34,3 +34,18 @@ def test_running_a_scenario_imports_no_other_command_and_no_unused_library():
     assert "harness.runner" in imported  # the probe saw the run's imports
     for unused in ("requests", "cryptography", "harness.contract", "slixmpp", "docker"):
         assert unused not in imported, f"{unused} imported by a sandbox run"
+
+
+def test_ctrl_c_while_the_command_is_imported_says_interrupted_without_a_traceback(
+    monkeypatch, capsys
+):
+    """Most of a start is importing the command: Ctrl-C there ends as it does later."""
+    from harness import cli
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.importlib, "import_module", interrupted)
+    assert cli.main(["run", str(SCENARIO)]) == 130
+    said = capsys.readouterr()
+    assert said.err.strip() == "interrupted" and "Traceback" not in said.out + said.err
