@@ -59,6 +59,20 @@ exit status:
      invalid, verdicts differ between targets, -x stopped the run, or nothing was selected
   2  bad arguments: an unknown option, a path or --modules directory that does not exist,
      a bad -k expression, or a single --target whose implementation cannot load here
+  130  interrupted (Ctrl-C, SIGTERM): it says so and leaves no process, container or
+       temp folder behind
+
+environment:
+  PROSODY_HARNESS_PROSODY=0.12|13|PATH   default for --prosody
+  PROSODY_HARNESS_IMAGE, PROSODY_HARNESS_DOCKER_NETWORK
+                                         defaults for --image and --docker-network
+  PROSODY_HARNESS_KEEP=1                 keep the run directory (config, data, log) of
+                                         each prosody and docker server, for debugging
+  PROSODY_HARNESS_CACHE=DIR              where Prosody 13, Prosody's scansion tests,
+                                         the loaded scenarios (scenarios.pickle) and
+                                         the mocks' test certificates (tls/) are kept
+                                         (default: .cache/ in the project)
+  PROSODY_HARNESS_LOAD_CACHE=0           load every scenario file anew
 
 file format: docs/scenario-format.md; the JSON Schema for editors: harness/scenario/schema.json
 """
