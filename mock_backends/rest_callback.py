@@ -212,13 +212,15 @@ class RestCallbackBackend(RuledBackend):
         import requests  # here: a tenth of a second to import, and most runs never send
 
         try:
-            response = requests.post(
-                rest_url,
-                data=data.encode("utf-8"),
-                headers=headers,
-                auth=basic,
-                timeout=self._send_timeout,
-            )
+            with requests.Session() as session:
+                session.trust_env = False  # as Prosody's net.http: no proxy from the environment
+                response = session.post(
+                    rest_url,
+                    data=data.encode("utf-8"),
+                    headers=headers,
+                    auth=basic,
+                    timeout=self._send_timeout,
+                )
         except requests.RequestException as exc:
             return {"status": None, "error": f"{type(exc).__name__}: {exc}"}
         try:

@@ -143,7 +143,9 @@ class RosterBackend(Backend):
         import requests  # here: a tenth of a second to import, and most runs never notify
 
         try:
-            response = requests.post(url, json=users, timeout=self._refresh_timeout)
+            with requests.Session() as session:
+                session.trust_env = False  # as Prosody's net.http: no proxy from the environment
+                response = session.post(url, json=users, timeout=self._refresh_timeout)
         except requests.RequestException as exc:
             answer.update(status=None, error=f"{type(exc).__name__}: {exc}")
         else:

@@ -110,6 +110,9 @@ class ProsodyTarget(LoopbackTarget):
         # Only the header fields a scenario gives (and Host, Content-Length), as the
         # sandbox's client sends: no default Accept, User-Agent or Accept-Encoding.
         self._http.headers.clear()
+        # The server is on this machine (or its container): an HTTP_PROXY meant for the
+        # outside world must not carry the scenario's requests off to a proxy.
+        self._http.trust_env = False
         # The profile as Prosody configuration, once the start knows which Prosody reads it.
         self.config: ResolvedConfig | None = None
 

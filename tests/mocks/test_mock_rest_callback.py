@@ -230,3 +230,13 @@ def test_bad_initial_state_is_refused_with_a_message(config, message):
     with pytest.raises(ValueError) as caught:
         start_backend("rest_callback", config)
     assert message in str(caught.value)
+
+
+def test_bot_sends_straight_to_prosody_whatever_proxy_the_environment_names(
+    rest_callback_backend, httpserver, monkeypatch
+):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    httpserver.expect_request("/rest", method="POST").respond_with_data("", status=202)
+    result = rest_callback_backend.send_to_prosody("<message/>", httpserver.url_for("/rest"))
+    assert result["status"] == 202, result

@@ -127,3 +127,15 @@ def test_bad_initial_state_is_refused_with_a_message(config, message):
     with pytest.raises(ValueError, match=None) as caught:
         start_backend("roster", config)
     assert message in str(caught.value)
+
+
+def test_notify_goes_straight_to_prosody_whatever_proxy_the_environment_names(
+    roster_backend, httpserver, monkeypatch
+):
+    # As Prosody's net.http, the mock takes no proxy from the environment: a CI machine's
+    # HTTP_PROXY is for the outside world, not for the Prosody next to it.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    httpserver.expect_request("/refresh", method="POST").respond_with_json({"status": "ok"})
+    answer = roster_backend.notify(["john"], refresh_url=httpserver.url_for("/refresh"))
+    assert answer["status"] == 200, answer

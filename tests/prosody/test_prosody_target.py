@@ -396,3 +396,12 @@ def test_its_ports_are_held_from_their_pick_until_the_server_is_gone(servers, mo
         ProsodyTarget(Profile()).start()
     for port in seen["failed"]:
         _bind(port, reuse=False)  # let go (never connected to: no TIME_WAIT either)
+
+
+def test_http_requests_go_straight_to_the_server_whatever_proxy_the_environment_names(
+    server, monkeypatch
+):
+    # A CI machine's HTTP_PROXY is for the outside world: the server is this machine's.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    assert server.http("GET", "/no-such-route").status == 404
