@@ -179,6 +179,12 @@ def _run(args: argparse.Namespace) -> int:
             loaded.scenarios = shard(loaded.scenarios, k, n)
     except (ScenarioError, KeywordError, ShardError) as exc:
         print(f"prosody-harness run: {exc}", file=sys.stderr)
+        if not args.paths and not os.path.exists(DEFAULT_PATH):
+            print(
+                f"(with no PATH it runs ./{DEFAULT_PATH}: run it from the project's folder, "
+                "or name scenario files or folders)",
+                file=sys.stderr,
+            )
         return 2
     targets = resolve_target_names(args.target)
     # HTTPS mocks' authority and certificates, kept for the next run: making them costs

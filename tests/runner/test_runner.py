@@ -284,6 +284,14 @@ def test_cli_bad_arguments_exit_2(fake_target, argv, scenario_file, capsys):
     assert main(["run", str(path), "--target", "fake", *argv]) == 2
 
 
+def test_run_with_no_path_outside_a_project_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no scenarios/ here
+    assert main(["run", "--target", "sandbox"]) == 2
+    err = capsys.readouterr().err
+    assert "scenarios: no such file or folder" in err
+    assert "with no PATH it runs ./scenarios" in err
+
+
 def test_with_several_targets_one_that_cannot_start_is_reported_once_as_unavailable(
     fake_target, scenario_file, monkeypatch
 ):
