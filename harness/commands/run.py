@@ -146,7 +146,9 @@ def register(subparsers) -> None:
         "step, log checks, teardown",
     )
     add_coverage_option(parser)
-    parser.add_argument("--no-colour", action="store_true", help="plain output")
+    parser.add_argument(
+        "--no-colour", action="store_true", help="plain output (also: NO_COLOR set, not a terminal)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
@@ -17,7 +18,9 @@ class TerminalReport:
         self, stream: TextIO | None = None, colour: bool | None = None, total: int | None = None
     ):
         self.stream = stream or sys.stdout
-        self.colour = self.stream.isatty() if colour is None else colour
+        if colour is None:  # a terminal gets colours, unless NO_COLOR says otherwise
+            colour = self.stream.isatty() and not os.environ.get("NO_COLOR")
+        self.colour = colour
         self.total = total
         self.done = 0
 

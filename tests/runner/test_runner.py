@@ -356,3 +356,20 @@ def test_an_http_step_with_poll_repeats_until_the_expectation_holds(fake_target,
     assert results["ok"].status == PASSED
     assert results["late"].status == FAILED and results["late"].message == "HTTP body differs"
     assert 0.2 <= results["late"].duration < 1.5  # bounded by poll:
+
+
+@pytest.mark.parametrize("no_color, painted", [(None, True), ("1", False), ("", True)])
+def test_a_terminal_gets_colours_unless_no_color_is_set(monkeypatch, no_color, painted):
+    import io
+
+    from harness.runner.terminal import TerminalReport
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)  # https://no-color.org: set and not empty
+    assert TerminalReport(Terminal()).colour is painted
