@@ -14,6 +14,7 @@ import pytest
 
 from harness.coverage import pytest_option as lua_coverage
 from harness.profile import Profile
+from harness.prosody_install import cache_dir
 from harness.runner.execute import ScenarioRun
 from harness.runner.pool import ServerPool
 from harness.runner.results import ERROR, SKIPPED, ScenarioResult
@@ -22,6 +23,7 @@ from harness.runner.terminal import failure_text
 from harness.scenario import Scenario, ScenarioError, load_scenarios, looks_like_scenario
 from harness.target import Client, Target, TargetError
 from harness.targets import TARGETS, TargetSpec
+from mock_backends import tls
 
 if TYPE_CHECKING:  # importing the sandbox loads lupa: only when the fixture is used
     from harness.sandbox import Sandbox
@@ -218,6 +220,9 @@ class ScenarioItem(pytest.Item):
         pools = self.config.stash[POOLS]
         key = f"{self.target}@{self.prosody}"
         if key not in pools:
+            # As `prosody-harness run`: the HTTPS mocks' certificates kept for the next run
+            # (each pytest-xdist worker would otherwise import cryptography and make keys).
+            tls.keep_in(cache_dir() / "tls")
             spec = target_spec(self.config, self.target, self.prosody)
             pools[key] = ServerPool(spec, reuse=not self.config.getoption("no_reuse"))
         return pools[key]
