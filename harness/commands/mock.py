@@ -19,6 +19,27 @@ KINDS = {"roster": "roster", "muc-auth": "muc_auth", "rest-callback": "rest_call
 BODY_PREVIEW_CHARS = 300
 
 
+EXAMPLES = """\
+examples:
+  prosody-harness mock roster --port 8081 --data rosters.yaml
+      the roster web app; Prosody's http_roster_url = "http://127.0.0.1:8081/contacts/%s"
+      (rosters.yaml: `rosters: {john: {"aaron@localhost": {name: Aaron}}}`)
+  curl -X POST localhost:8081/_mock/befriend -H 'Content-Type: application/json' \\
+       -d '{"users": ["john", "kate"], "refresh_url": "http://127.0.0.1:5280/roster_admin/refresh"}'
+      make two users contacts and have Prosody re-fetch both rosters
+  prosody-harness mock muc-auth --port 8082
+      muc_http_auth_url = "http://127.0.0.1:8082/"; every join is allowed until a rule says
+  curl -X POST localhost:8082/_mock/rules -H 'Content-Type: application/json' \\
+       -d '{"room": "teaparty", "allowed": false, "error": "members only"}'
+  prosody-harness mock rest-callback --port 8083 --json
+      rest_callback_url = "http://127.0.0.1:8083/"; each delivery as one JSON line
+  curl localhost:8083/_mock/journal
+      what it received, as JSON
+
+more: mock_backends/README.md; every route: mock_backends/openapi.yaml
+"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "mock",
@@ -28,12 +49,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Its state can be changed at run time through the control API under /_mock/ "
             "(see mock_backends/openapi.yaml)."
         ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("kind", choices=sorted(KINDS), help="which service to play")
     parser.add_argument(
         "--port", type=int, default=0, help="TCP port (default 0: a free port, printed at start)"
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     parser.add_argument(
         "--data",
         metavar="FILE",

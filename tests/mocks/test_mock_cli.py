@@ -138,3 +138,15 @@ def test_missing_data_file(tmp_path: Path):
         timeout=30,
     )
     assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+def test_help_shows_each_kind_with_the_prosody_option_that_points_at_it(capsys):
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["mock", "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text
+    for example in ("http_roster_url", "muc_http_auth_url", "rest_callback_url", "/_mock/"):
+        assert example in text
