@@ -93,6 +93,14 @@ def install_from_launcher(binary: str) -> ProsodyInstall:
     )
 
 
+def spec_problem(spec: str | None) -> str | None:
+    """Why `spec` cannot name a Prosody (None when it may: a series, a path or nothing),
+    found without fetching or running anything: a bad --prosody is refused at once."""
+    if spec is None or spec in SERIES or "/" in spec or os.path.exists(spec):
+        return None
+    return f"--prosody {spec!r}: give {' or '.join(SERIES)} or the path of a prosody launcher"
+
+
 @functools.lru_cache(maxsize=8)
 def resolve_prosody(spec: str | None = None) -> ProsodyInstall:
     """`spec` is "0.12", "13", a path to a prosody launcher, or None for the environment
@@ -115,11 +123,10 @@ def resolve_prosody(spec: str | None = None) -> ProsodyInstall:
                 )
             return install
         return fetch_backport(spec)
-    if "/" in spec or os.path.exists(spec):
-        return install_from_launcher(spec)
-    raise ProsodyInstallError(
-        f"--prosody {spec!r}: give {' or '.join(SERIES)} or the path of a prosody launcher"
-    )
+    problem = spec_problem(spec)
+    if problem:
+        raise ProsodyInstallError(problem)
+    return install_from_launcher(spec)
 
 
 def _cached_unpack(name: str, package: str, final_name, ready_glob: str) -> Path:

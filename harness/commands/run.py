@@ -8,7 +8,7 @@ import sys
 
 from harness.commands.prosody_options import add_prosody_options
 from harness.coverage.cli import add_coverage_option, print_coverage, recorder_for
-from harness.prosody_install import ProsodyInstallError, cache_dir, resolve_prosody
+from harness.prosody_install import ProsodyInstallError, cache_dir, resolve_prosody, spec_problem
 from harness.runner import Runner, RunOptions, load_all, resolve_target_names
 from harness.runner.json_report import write_json
 from harness.runner.junit import write_junit
@@ -173,6 +173,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     if args.workers < 1:
         print("prosody-harness run: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if spec_problem(args.prosody):
+        print(f"prosody-harness run: {spec_problem(args.prosody)}", file=sys.stderr)
         return 2
     try:
         loaded = load_all(paths, args.keyword, processes=args.workers)

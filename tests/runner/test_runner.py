@@ -278,10 +278,18 @@ def test_cli_rejects_an_invalid_scenario_with_file_and_line(fake_target, capsys)
     assert f"{path}:8: unknown step 'juliet whispers'" in out
 
 
-@pytest.mark.parametrize("argv", [["-k", "and"], ["--modules", "/nonexistent"]])
-def test_cli_bad_arguments_exit_2(fake_target, argv, scenario_file, capsys):
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["-k", "and"], "-k"),
+        (["--modules", "/nonexistent"], "--modules /nonexistent: no such directory"),
+        (["--prosody", "14"], "--prosody '14': give 0.12 or 13 or the path"),
+    ],
+)
+def test_cli_bad_arguments_exit_2(fake_target, argv, says, scenario_file, capsys):
     path = scenario_file("ok.yaml", chat("ok"))
     assert main(["run", str(path), "--target", "fake", *argv]) == 2
+    assert says in capsys.readouterr().err
 
 
 def test_run_with_no_path_outside_a_project_says_where_it_looked(tmp_path, monkeypatch, capsys):
