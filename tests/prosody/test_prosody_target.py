@@ -165,35 +165,6 @@ def test_login_failures_are_clear_errors_not_hangs(server):
         server.create_user("x", "elsewhere.test", "pw")
 
 
-def test_http_endpoint_of_a_builtin_module(servers, tmp_path):
-    (tmp_path / "hello.txt").write_text("hello from disk\n")
-    profile = Profile(
-        hosts={
-            "localhost": VirtualHostProfile(
-                "localhost",
-                modules_enabled=["http_files"],
-                options={"http_files_dir": str(tmp_path)},
-            )
-        }
-    )
-    target = servers.start(profile)
-    response = target.http("GET", "/files/hello.txt")
-    assert response.status == 200
-    assert response.text() == "hello from disk\n"
-    assert response.headers["content-type"].startswith("text/plain")
-    assert target.http("GET", "/files/missing.txt").status == 404
-
-
-def test_module_from_a_user_named_directory_serves_http(servers):
-    target = servers.start(
-        Profile(hosts={"localhost": VirtualHostProfile("localhost", ["harness_probe"])}),
-        modules_dir=PROBE_MODULES,
-    )
-    response = target.http("GET", "/harness_probe/echo")
-    assert response.status == 200
-    assert response.json() == {"path": "/harness_probe/echo", "host": "localhost"}
-
-
 def test_error_lines_and_tracebacks_are_detected(servers):
     target = servers.start(
         Profile(hosts={"localhost": VirtualHostProfile("localhost", ["harness_probe"])}),
@@ -396,12 +367,3 @@ def test_its_ports_are_held_from_their_pick_until_the_server_is_gone(servers, mo
         ProsodyTarget(Profile()).start()
     for port in seen["failed"]:
         _bind(port, reuse=False)  # let go (never connected to: no TIME_WAIT either)
-
-
-def test_http_requests_go_straight_to_the_server_whatever_proxy_the_environment_names(
-    server, monkeypatch
-):
-    # A CI machine's HTTP_PROXY is for the outside world: the server is this machine's.
-    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
-    assert server.http("GET", "/no-such-route").status == 404
