@@ -3,7 +3,8 @@
 Most sandboxes keep their data in memory and never write to the directory; making and
 removing one costs more than a quarter of a millisecond on an ext4 disk, a few percent
 of a sandbox's whole life. A directory a sandbox left empty is given to the next one
-instead; the ones left over are removed when the process exits.
+instead. When the process exits, the ones left over go, and so do those of sandboxes
+never stopped (a script that forgot to).
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ def _forget_after_fork() -> None:
 os.register_at_fork(after_in_child=_forget_after_fork)
 
 
-@atexit.register
 def remove_left_over() -> None:
     """Remove the directories kept for sandboxes to come (at exit)."""
     with _lock:
@@ -74,9 +74,11 @@ def remove_left_over() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@atexit.register
 def remove_all() -> None:
     """Remove every directory of this process', kept or still in use: for a process that
-    ends without stopping its sandboxes (a worker, harness.runner.processes)."""
+    ends without stopping its sandboxes (a worker, harness.runner.processes, calls it
+    itself; it ends with os._exit), and at any other process' exit."""
     remove_left_over()
     with _lock:
         used = list(_in_use)

@@ -104,3 +104,25 @@ def test_remove_all_removes_the_directories_still_in_use_too():
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_process_that_never_stops_its_sandbox_leaves_no_directory(tmp_path):
+    code = (
+        "from harness.profile import Profile\n"
+        "from harness.sandbox import Sandbox\n"
+        "box = Sandbox(Profile(options={'default_storage': 'internal'}))\n"
+        "box.start()\n"
+        "box.create_user('john', 'localhost', 'pw')\n"  # a file in its directory
+        "print(box.lua_eval('return prosody.paths.data'))\n"  # and no stop()
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(tmp_path))  # it was there
+    assert list(tmp_path.iterdir()) == []
