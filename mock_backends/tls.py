@@ -84,27 +84,26 @@ def _new_context(kind: str, host: str) -> ssl.SSLContext:
     issuer = hashlib.sha256(_the_authority()[0]).hexdigest()[:12] if kind == "trusted" else ""
     # A trusted certificate is kept under its authority's digest: never one of another.
     name = f"{kind}-{host.replace(':', '_')}{'-' + issuer if issuer else ''}"
-    cert, key, _until = _kept(name, lambda: _make_server(kind, host))
-    stem = folder() / f"{kind}-{host.replace(':', '_')}"
-    cert_path, key_path = stem.with_suffix(".pem"), stem.with_suffix(".key")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        _write_pair(cert_path, cert, key_path, key)
-        context.load_cert_chain(cert_path, key_path)
+        return _loaded(name, kind, host)
     except ssl.SSLError:
         if _store is None:
             raise
         _store.forget(name)  # kept but damaged: made anew, here and for the next process
-        cert, key, _until = _kept(name, lambda: _make_server(kind, host))
-        _write_pair(cert_path, cert, key_path, key)
-        context.load_cert_chain(cert_path, key_path)
-    return context
+        return _loaded(name, kind, host)
 
 
-def _write_pair(cert_path: Path, cert: bytes, key_path: Path, key: bytes) -> None:
+def _loaded(name: str, kind: str, host: str) -> ssl.SSLContext:
+    """A context on the certificate kept (or made) as `name`, from this process' folder."""
+    cert, key, _until = _kept(name, lambda: _make_server(kind, host))
+    stem = folder() / f"{kind}-{host.replace(':', '_')}"
+    cert_path, key_path = stem.with_suffix(".pem"), stem.with_suffix(".key")
     cert_path.write_bytes(cert)
     key_path.write_bytes(key)
     key_path.chmod(0o600)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 def _the_authority() -> Item:

@@ -174,8 +174,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("prosody-harness run: --workers must be at least 1", file=sys.stderr)
         return 2
-    if spec_problem(args.prosody):
-        print(f"prosody-harness run: {spec_problem(args.prosody)}", file=sys.stderr)
+    problem = spec_problem(args.prosody)
+    if problem:
+        print(f"prosody-harness run: {problem}", file=sys.stderr)
         return 2
     try:
         loaded = load_all(paths, args.keyword, processes=args.workers)
