@@ -12,10 +12,18 @@ Two tables (issue 16's sandbox rows):
   prints, without Python's start-up) and the verdicts of each. Goal: the sandbox >= 10x
   faster. Whether every verdict agrees is `prosody-harness run SUITE --target all`.
 
+With `--against-commit REV` (or `--against DIR`, another checkout of the project) the
+sandbox is measured against itself instead: this tree and the baseline's, each whole (its
+harness, modules and suite), both tables on the sandbox only, the two alternating round by
+round, each round a process per arm. It prints ours, the baseline and their ratio: how a
+change to the harness is judged against the commit before it. The baseline's worktree is
+temporary; it uses this tree's fetched Prosody versions but a load cache of its own.
+
 Run:
 
     .venv/bin/python bench/bench_sandbox.py [--seconds 3] [--prosody 0.12|13]
         [--suite scenarios] [--rounds 1] [--sandbox-only] [--no-suite]
+        [--against-commit REV | --against DIR]
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from harness.profile import Profile
 from harness.stanza import local_name
@@ -126,14 +136,23 @@ def scenario_table(seconds: float, prosody: str | None, real: bool) -> None:
         print(f"  {verdict}")
 
 
-def run_suite(target_name: str, suite: list[str], prosody: str | None) -> dict:
-    """One `prosody-harness run` process: its wall time, its own time and its verdicts."""
+def run_suite(
+    target_name: str, suite: list[str], prosody: str | None, arm: Arm | None = None
+) -> dict:
+    """One `prosody-harness run` process: its wall time, its own time and its verdicts
+    (of this tree's harness, or of `arm`'s)."""
     with tempfile.TemporaryDirectory() as folder:
         report_path = os.path.join(folder, "report.json")
         command = [sys.executable, "-m", "harness.cli", "run", *suite, "--target", target_name]
         command += ["--json", report_path] + (["--prosody", prosody] if prosody else [])
         started = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            command,
+            cwd=arm.tree if arm else ROOT,
+            env=arm.env if arm else None,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wall = time.perf_counter() - started
         try:
             with open(report_path, encoding="utf-8") as file:
@@ -145,7 +164,8 @@ def run_suite(target_name: str, suite: list[str], prosody: str | None) -> dict:
         counts[result["status"]] = counts.get(result["status"], 0) + 1
         if result["status"] not in ("passed", "skipped"):  # say which, and why
             print(
-                f"  {target_name}: {result['status']}: {result['file']}: {result['step']}: "
+                f"  {arm.label if arm else target_name}: {result['status']}: "
+                f"{result['file']}: {result['step']}: "
                 f"{result['message']}",
                 file=sys.stderr,
             )
@@ -177,6 +197,130 @@ def suite_table(suite: list[str], rounds: int, prosody: str | None) -> None:
         )
 
 
+# -- this tree against a baseline ---------------------------------------------------------
+
+
+class Arm:
+    """A checkout of the project measured as a whole: its own harness (first on the
+    path), modules and suite; `cache` is its PROSODY_HARNESS_CACHE (None: the default)."""
+
+    def __init__(self, label: str, tree: Path, origin: str, cache: Path | None) -> None:
+        self.label, self.tree, self.origin = label, tree, origin
+        self.env = dict(os.environ, PYTHONPATH=str(tree))
+        if cache is not None:
+            self.env["PROSODY_HARNESS_CACHE"] = str(cache)
+        self.rates: dict[str, list[float]] = {}
+        self.suite: list[dict] = []
+
+
+@contextmanager
+def arms(against: str | None, against_commit: str | None) -> Iterator[list[Arm]]:
+    """[ours, baseline]; a commit's worktree and the baseline's cache are removed after."""
+    ours = Arm("ours", Path(ROOT), "this tree", None)
+    with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as scratch:
+        cache = _baseline_cache(Path(scratch) / "cache")
+        if against_commit:
+            sys.path.append(ROOT)  # after the arms' own harness, never before it
+            from bench.side_by_side import commit_checkout
+
+            with commit_checkout(against_commit) as (tree, commit):
+                _compile(tree)
+                origin = f"{against_commit} ({commit[:12]})"
+                yield [ours, Arm("baseline", tree, origin, cache)]
+            return
+        tree = Path(against or "").resolve()
+        if not (tree / "harness" / "cli.py").is_file():
+            raise SystemExit(f"--against {against}: no checkout of the project there")
+        yield [ours, Arm("baseline", tree, str(tree), cache)]
+
+
+def _baseline_cache(folder: Path) -> Path:
+    """A cache folder of the baseline's own (the load cache depends on the harness's
+    code, so sharing it would have each arm throw away the other's), holding this tree's
+    fetched Prosody versions, images and certificates rather than fetching them again."""
+    folder.mkdir()
+    ours = Path(os.environ.get("PROSODY_HARNESS_CACHE") or Path(ROOT) / ".cache")
+    for name in ("prosody", "apt", "images", "tls"):
+        if (ours / name).exists():
+            (folder / name).symlink_to(ours / name)
+    return folder
+
+
+def _compile(tree: Path) -> None:
+    """Bytecode for the baseline's Python, as `make setup` compiles this tree's."""
+    folders = [str(tree / name) for name in ("harness", "mock_backends")]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *folders], capture_output=True, check=False
+    )
+
+
+def measure_arm(arm: Arm, seconds: float, prosody: str | None) -> None:
+    """The fresh-target scenarios, measured by a process running `arm`'s harness."""
+    command = [sys.executable, os.path.abspath(__file__), "--measure-json"]
+    command += ["--seconds", str(seconds)] + (["--prosody", prosody] if prosody else [])
+    result = subprocess.run(
+        command,
+        cwd=arm.tree,
+        env=arm.env,
+        capture_output=True,
+        text=True,
+        timeout=120 + 4 * seconds * len(SCENARIOS),
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"measuring {arm.label} ({arm.origin}) failed:\n{result.stderr[-3000:]}")
+    for name, times in json.loads(result.stdout).items():
+        arm.rates.setdefault(name, []).append(len(times) / sum(times))
+
+
+def _in_turn(round_number: int, ours: Arm, baseline: Arm) -> tuple[Arm, Arm]:
+    """Which arm goes first alternates, so that neither always has the warmer machine."""
+    return (ours, baseline) if round_number % 2 == 0 else (baseline, ours)
+
+
+def against_baseline(args: argparse.Namespace) -> None:
+    with arms(args.against, args.against_commit) as (ours, baseline):
+        for arm in (ours, baseline):
+            print(f"{arm.label}: {arm.origin}")
+        rounds = max(1, args.rounds)
+        for round_number in range(rounds):
+            for arm in _in_turn(round_number, ours, baseline):
+                measure_arm(arm, args.seconds, args.prosody)
+        print(
+            f"\n{'bench scenario (fresh target)':30} {'ours/s':>8} {'baseline/s':>11} "
+            f"{'ratio':>6}  (median of {rounds} round(s); ratio = ours / baseline)"
+        )
+        for name in SCENARIOS:
+            mine, theirs = (statistics.median(arm.rates[name]) for arm in (ours, baseline))
+            print(f"{name:30} {mine:8.1f} {theirs:11.1f} {mine / theirs:6.2f}")
+        if args.no_suite:
+            return
+        print(
+            f"\nthe whole suite ({' '.join(args.suite)}) on the sandbox, one process per "
+            "run, alternating (a first run of each, not counted, warms its caches):"
+        )
+        print(f"{'round':>5} {'arm':8} {'wall s':>8} {'run s':>8}  verdicts")
+        for arm in (ours, baseline):
+            run_suite("sandbox", args.suite, args.prosody, arm)
+        for round_number in range(rounds):
+            for arm in _in_turn(round_number, ours, baseline):
+                figure = run_suite("sandbox", args.suite, args.prosody, arm)
+                arm.suite.append(figure)
+                run = f"{figure['run']:8.2f}" if figure["run"] is not None else f"{'n/a':>8}"
+                print(
+                    f"{round_number + 1:5} {arm.label:8} {figure['wall']:8.2f} {run}  "
+                    f"{figure['verdicts']}"
+                )
+        for key, label in (("wall", "process wall time"), ("run", "run time (as printed)")):
+            values = [[f[key] for f in arm.suite if f[key] is not None] for arm in (ours, baseline)]
+            if all(values):
+                mine, theirs = (statistics.median(v) for v in values)
+                print(
+                    f"median {label}: ours {mine:.2f} s, baseline {theirs:.2f} s: "
+                    f"ratio {mine / theirs:.2f}"
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per bench scenario")
@@ -192,11 +336,40 @@ def main(argv: list[str] | None = None) -> int:
         default=["scenarios"],
         help="scenario files or folders for the suite figure (default: scenarios)",
     )
-    parser.add_argument("--rounds", type=int, default=1, help="suite runs per target")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="suite runs per target (with --against*: rounds of each table per arm)",
+    )
     parser.add_argument("--no-suite", action="store_true", help="skip the suite figure")
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument(
+        "--against-commit",
+        metavar="REV",
+        help="measure the sandbox against this commit's (checked out into a temporary git "
+        "worktree), alternating, instead of against real Prosody",
+    )
+    baseline.add_argument(
+        "--against", metavar="DIR", help="the same, against another checkout of the project"
+    )
+    parser.add_argument("--measure-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.measure_json:
+        print(
+            json.dumps(
+                {
+                    name: measure("sandbox", scenario, args.seconds, args.prosody)[0]
+                    for name, scenario in SCENARIOS.items()
+                }
+            )
+        )
+        return 0
 
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.against_commit or args.against:
+        against_baseline(args)
+        return 0
     scenario_table(args.seconds, args.prosody, real=not args.sandbox_only)
     if not args.no_suite and not args.sandbox_only:
         suite_table(args.suite, max(1, args.rounds), args.prosody)
