@@ -222,9 +222,12 @@ def _modules_folder(path: str | Path) -> Path:
 
 
 def _git(*arguments: str) -> str:
-    result = subprocess.run(
-        ["git", "-C", str(REPO), *arguments], capture_output=True, text=True, check=False
-    )
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(REPO), *arguments], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise SystemExit(f"git {' '.join(arguments)}: git is not installed") from None
     if result.returncode != 0:
         raise SystemExit(f"git {' '.join(arguments)} failed: {result.stderr.strip()}")
     return result.stdout.strip()

@@ -3,6 +3,7 @@ their ratio from one run, and a clear refusal of a folder that is no checkout.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "bench_sandbox.py"
 
 
-def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
+def bench(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(BENCH), *arguments],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=240,
@@ -45,9 +47,19 @@ def test_a_commit_that_does_not_exist_is_refused():
     result = bench("--against-commit", "no-such-revision", "--no-suite")
     assert result.returncode != 0
     assert "no-such-revision" in result.stderr
+    assert "Traceback" not in result.stderr  # where git itself is missing, too
     if not (ROOT / ".git").exists():
         return  # a copy without git's history (git archive): git's refusal is the check
     worktrees = subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True, check=True
     )
     assert "bench-reference-" not in worktrees.stdout
+
+
+def test_without_git_the_refusal_says_so(tmp_path):
+    result = bench(
+        "--against-commit", "HEAD", "--no-suite", env=dict(os.environ, PATH=str(tmp_path))
+    )
+    assert result.returncode != 0
+    assert "git is not installed" in result.stderr
+    assert "Traceback" not in result.stderr
