@@ -220,7 +220,6 @@ def arms(against: str | None, against_commit: str | None) -> Iterator[list[Arm]]
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as scratch:
         cache = _baseline_cache(Path(scratch) / "cache")
         if against_commit:
-            sys.path.append(ROOT)  # after the arms' own harness, never before it
             from bench.side_by_side import commit_checkout
 
             with commit_checkout(against_commit) as (tree, commit):
@@ -273,19 +272,18 @@ def measure_arm(arm: Arm, seconds: float, prosody: str | None) -> None:
         arm.rates.setdefault(name, []).append(len(times) / sum(times))
 
 
-def _in_turn(round_number: int, ours: Arm, baseline: Arm) -> tuple[Arm, Arm]:
-    """Which arm goes first alternates, so that neither always has the warmer machine."""
-    return (ours, baseline) if round_number % 2 == 0 else (baseline, ours)
-
-
 def against_baseline(args: argparse.Namespace) -> None:
+    # This process' own harness is not measured: the arms run in processes of their own,
+    # each with its tree first on the path; the benchmarks' helpers come after.
+    sys.path.append(ROOT)
+    from bench.side_by_side import alternating
+
     with arms(args.against, args.against_commit) as (ours, baseline):
         for arm in (ours, baseline):
             print(f"{arm.label}: {arm.origin}")
         rounds = max(1, args.rounds)
-        for round_number in range(rounds):
-            for arm in _in_turn(round_number, ours, baseline):
-                measure_arm(arm, args.seconds, args.prosody)
+        for _round, arm in alternating(rounds, [ours, baseline]):
+            measure_arm(arm, args.seconds, args.prosody)
         print(
             f"\n{'bench scenario (fresh target)':30} {'ours/s':>8} {'baseline/s':>11} "
             f"{'ratio':>6}  (median of {rounds} round(s); ratio = ours / baseline)"
@@ -302,15 +300,14 @@ def against_baseline(args: argparse.Namespace) -> None:
         print(f"{'round':>5} {'arm':8} {'wall s':>8} {'run s':>8}  verdicts")
         for arm in (ours, baseline):
             run_suite("sandbox", args.suite, args.prosody, arm)
-        for round_number in range(rounds):
-            for arm in _in_turn(round_number, ours, baseline):
-                figure = run_suite("sandbox", args.suite, args.prosody, arm)
-                arm.suite.append(figure)
-                run = f"{figure['run']:8.2f}" if figure["run"] is not None else f"{'n/a':>8}"
-                print(
-                    f"{round_number + 1:5} {arm.label:8} {figure['wall']:8.2f} {run}  "
-                    f"{figure['verdicts']}"
-                )
+        for round_number, arm in alternating(rounds, [ours, baseline]):
+            figure = run_suite("sandbox", args.suite, args.prosody, arm)
+            arm.suite.append(figure)
+            run = f"{figure['run']:8.2f}" if figure["run"] is not None else f"{'n/a':>8}"
+            print(
+                f"{round_number + 1:5} {arm.label:8} {figure['wall']:8.2f} {run}  "
+                f"{figure['verdicts']}"
+            )
         for key, label in (("wall", "process wall time"), ("run", "run time (as printed)")):
             values = [[f[key] for f in arm.suite if f[key] is not None] for arm in (ours, baseline)]
             if all(values):

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, abort, request
 
 from mock_backends import stanza as stanza_xml
-from mock_backends.base import json_response, request_json
+from mock_backends.base import json_response, post_to_prosody, request_json
 from mock_backends.rule_list import RuledBackend
 from mock_backends.validation import (
     check_keys,
@@ -209,18 +209,16 @@ class RestCallbackBackend(RuledBackend):
             headers["Authorization"] = auth
         elif auth is not None:
             basic = (auth[0], auth[1])
-        import requests  # here: a tenth of a second to import, and most runs never send
+        import requests  # for its exceptions (imported by post_to_prosody in any case)
 
         try:
-            with requests.Session() as session:
-                session.trust_env = False  # as Prosody's net.http: no proxy from the environment
-                response = session.post(
-                    rest_url,
-                    data=data.encode("utf-8"),
-                    headers=headers,
-                    auth=basic,
-                    timeout=self._send_timeout,
-                )
+            response = post_to_prosody(
+                rest_url,
+                data=data.encode("utf-8"),
+                headers=headers,
+                auth=basic,
+                timeout=self._send_timeout,
+            )
         except requests.RequestException as exc:
             return {"status": None, "error": f"{type(exc).__name__}: {exc}"}
         try:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, Response
 
-from mock_backends.base import Backend, json_response, request_json
+from mock_backends.base import Backend, json_response, post_to_prosody, request_json
 from mock_backends.validation import (
     check_keys,
     expect_mapping,
@@ -140,12 +140,10 @@ class RosterBackend(Backend):
         if not url:
             return None
         answer: dict[str, Any] = {"url": url, "users": users}
-        import requests  # here: a tenth of a second to import, and most runs never notify
+        import requests  # for its exceptions (imported by post_to_prosody in any case)
 
         try:
-            with requests.Session() as session:
-                session.trust_env = False  # as Prosody's net.http: no proxy from the environment
-                response = session.post(url, json=users, timeout=self._refresh_timeout)
+            response = post_to_prosody(url, json=users, timeout=self._refresh_timeout)
         except requests.RequestException as exc:
             answer.update(status=None, error=f"{type(exc).__name__}: {exc}")
         else:
